@@ -1,0 +1,1 @@
+//! Pure model of the sfzd sync rules.

@@ -1,0 +1,1 @@
+//! Simulated Salesforce and Zendesk servers.

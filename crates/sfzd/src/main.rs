@@ -1,0 +1,3 @@
+//! The sfzd command-line tool.
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! Orchestration of an sfzd run.

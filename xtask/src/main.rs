@@ -1,0 +1,86 @@
+//! Project automation, run as `cargo xtask <command>`.
+//!
+//! `ci` is the single entry point CI uses: formatting, lints with warnings denied, the
+//! test suite and the client crates' docs. Each failing step prints the command that fixes
+//! or reproduces it.
+
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, Result, bail};
+
+const USAGE: &str = "usage: cargo xtask <command>
+
+commands:
+  ci        fmt check, clippy (warnings denied), the test suite, client crate docs";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("-h" | "--help") | None => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Some(other) => {
+            eprintln!("unknown command `{other}`\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// One step of a check: the cargo arguments, extra environment and the hint shown on failure.
+struct Step {
+    args: &'static [&'static str],
+    env: &'static [(&'static str, &'static str)],
+    fix: &'static str,
+}
+
+fn ci() -> Result<()> {
+    let steps = [
+        Step {
+            args: &["fmt", "--all", "--", "--check"],
+            env: &[],
+            fix: "run `cargo fmt --all` and commit the result",
+        },
+        Step {
+            args: &["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"],
+            env: &[],
+            fix: "fix the lints above; reproduce with the same command",
+        },
+        Step {
+            args: &["test", "--workspace", "--locked"],
+            env: &[],
+            fix: "reproduce with `cargo test --workspace --locked`",
+        },
+        Step {
+            args: &["doc", "--no-deps", "--locked", "-p", "zendesk-client", "-p", "salesforce-client", "-p", "domain"],
+            env: &[("RUSTDOCFLAGS", "-D warnings")],
+            fix: "fix the rustdoc warnings above",
+        },
+    ];
+    for step in &steps {
+        run_cargo(step)?;
+    }
+    Ok(())
+}
+
+fn run_cargo(step: &Step) -> Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    eprintln!("xtask: cargo {}", step.args.join(" "));
+    let status = Command::new(&cargo)
+        .args(step.args)
+        .envs(step.env.iter().copied())
+        .status()
+        .with_context(|| format!("could not start `{cargo}`"))?;
+    if !status.success() {
+        bail!("`cargo {}` failed: {}", step.args.join(" "), step.fix);
+    }
+    Ok(())
+}
