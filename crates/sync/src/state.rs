@@ -1,0 +1,1511 @@
+//! Persistent sync state in an embedded SQLite file: watermarks, remembered syncing
+//! records, failed records to retry, primary-pass markers and the history of runs.
+//!
+//! The file lives at `[state] path` of the configuration. SQLite is linked into the
+//! binary (`bundled`), so operators install nothing.
+//!
+//! # Crash safety
+//!
+//! The database runs in WAL mode with `synchronous = FULL`, and every mutation happens
+//! inside one transaction, so a run killed at any point (even `SIGKILL`) leaves the
+//! file as of its last committed transaction: a watermark never gets ahead of the
+//! records it covers when the engine commits them together through
+//! [`StateStore::transaction`].
+//!
+//! # One run at a time
+//!
+//! [`StateStore::open`] takes an exclusive OS lock (`flock` on Unix, `LockFileEx` on
+//! Windows) on the sidecar file `<path>.lock` and holds it for the store's lifetime. The
+//! lock belongs to the open file handle, so a second `open` of the same path fails with
+//! [`StateError::Locked`] whether it comes from another process or from the same one,
+//! and the OS drops the lock when a process dies, so no stale lock needs cleaning up.
+//! The lock file is deliberately never deleted: removing it while another process
+//! waits on it would let two runs in.
+//!
+//! # Schema migrations
+//!
+//! The schema version is SQLite's `user_version`. [`MIGRATIONS`](self) is an ordered
+//! list; migration `n` (1-based) moves the schema from version `n - 1` to `n` and runs in
+//! its own transaction together with the version bump, so a crash mid-migration leaves
+//! the previous version intact. A file written by a newer sfzd is refused with
+//! [`StateError::NewerSchema`] rather than misread.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::fs::{File, OpenOptions, TryLockError};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{
+    Connection, OptionalExtension, Transaction, TransactionBehavior, params, params_from_iter,
+};
+
+/// Ordered schema migrations; entry `i` upgrades the schema from version `i` to `i + 1`.
+///
+/// Released entries are never edited: a change to the schema is a new entry.
+const MIGRATIONS: &[&str] = &[
+    // Version 1, the first release.
+    //
+    // Timestamps are RFC 3339 text in UTC with nanoseconds (fixed width), readable with
+    // the `sqlite3` shell and ordered like the instants they denote.
+    "
+    CREATE TABLE watermarks (
+        scope TEXT PRIMARY KEY NOT NULL,
+        at    TEXT NOT NULL
+    ) STRICT;
+
+    CREATE TABLE syncing_records (
+        email         TEXT PRIMARY KEY NOT NULL,
+        salesforce_id TEXT NOT NULL,
+        updated_at    TEXT NOT NULL
+    ) STRICT;
+
+    CREATE TABLE failed_records (
+        salesforce_id   TEXT PRIMARY KEY NOT NULL,
+        kind            TEXT NOT NULL,
+        email           TEXT,
+        message         TEXT NOT NULL,
+        attempts        INTEGER NOT NULL,
+        first_failed_at TEXT NOT NULL,
+        last_failed_at  TEXT NOT NULL
+    ) STRICT;
+
+    CREATE TABLE primary_pass (
+        object       TEXT PRIMARY KEY NOT NULL,
+        completed_at TEXT NOT NULL
+    ) STRICT;
+
+    CREATE TABLE runs (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        mode        TEXT NOT NULL,
+        dry_run     INTEGER NOT NULL,
+        started_at  TEXT NOT NULL,
+        finished_at TEXT,
+        outcome     TEXT,
+        report_json TEXT
+    ) STRICT;
+    ",
+];
+
+/// The schema version this build writes and reads.
+// The list is tiny, so the cast cannot truncate.
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// How many runs [`StateStore::begin_run`] keeps in the history; older ones are pruned so
+/// the file does not grow with every cron invocation.
+pub const RUN_HISTORY_LIMIT: usize = 1000;
+
+/// The run modes [`StateStore::begin_run`] accepts.
+pub const RUN_MODES: &[&str] = &["full", "incremental"];
+
+/// The outcomes [`StateStore::finish_run`] accepts.
+pub const RUN_OUTCOMES: &[&str] = &["ok", "partial", "failed", "interrupted"];
+
+/// Emails per `IN (...)` list, well under SQLite's bound on statement variables.
+const IN_LIST_CHUNK: usize = 500;
+
+/// How long a statement waits for SQLite's own file lock (e.g. an operator inspecting the
+/// file with `sqlite3`) before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The name used for the store in errors when it has no file.
+const IN_MEMORY: &str = ":memory:";
+
+/// Why the state store failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StateError {
+    /// Another store (another sfzd run) holds the lock on this state file.
+    #[error(
+        "another sfzd run is using the state file {} (lock {}); wait for it to finish",
+        path.display(),
+        lock.display()
+    )]
+    Locked {
+        /// The state file.
+        path: PathBuf,
+        /// The sidecar lock file.
+        lock: PathBuf,
+    },
+    /// The sidecar lock file could not be created or locked.
+    #[error("cannot lock the state file through {}", lock.display())]
+    LockFile {
+        /// The sidecar lock file.
+        lock: PathBuf,
+        /// The I/O failure.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The state file could not be opened as an SQLite database.
+    #[error("cannot open the state file {}", path.display())]
+    Open {
+        /// The state file.
+        path: PathBuf,
+        /// SQLite's failure, e.g. "file is not a database".
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// A query on the state database failed.
+    #[error("state database query failed")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A schema migration failed; the schema stays at the previous version.
+    #[error("migrating the state file {} to schema version {version} failed", path.display())]
+    Migration {
+        /// The state file.
+        path: PathBuf,
+        /// The version the failed migration would have reached.
+        version: u32,
+        /// SQLite's failure.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The state file was written by a newer sfzd.
+    #[error(
+        "the state file {} has schema version {found}, newer than version {supported} of this sfzd; upgrade sfzd",
+        path.display()
+    )]
+    NewerSchema {
+        /// The state file.
+        path: PathBuf,
+        /// The version stored in the file.
+        found: u32,
+        /// The newest version this build knows.
+        supported: u32,
+    },
+    /// A value read from the file is not one this build writes.
+    #[error("invalid {what} {value:?} in the state file")]
+    Decode {
+        /// What the value should have been, e.g. "timestamp".
+        what: &'static str,
+        /// The stored value.
+        value: String,
+    },
+    /// A caller passed a value the store does not accept.
+    #[error("invalid {what} {value:?}")]
+    InvalidValue {
+        /// What the value is, e.g. "run outcome".
+        what: &'static str,
+        /// The rejected value.
+        value: String,
+    },
+    /// [`StateStore::finish_run`] named a run that does not exist or already finished.
+    #[error("run {run} is unknown or already finished")]
+    RunNotOpen {
+        /// The run.
+        run: RunId,
+    },
+}
+
+impl StateError {
+    /// Whether the error means another run holds the state file.
+    pub fn is_locked(&self) -> bool {
+        matches!(self, StateError::Locked { .. })
+    }
+}
+
+/// The kind of Salesforce record a failure refers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RecordKind {
+    /// An Account, synced to an organization.
+    Account,
+    /// A Contact, synced to a user.
+    Contact,
+    /// A Lead, synced to a user.
+    Lead,
+    /// An AccountContactRelation (or a direct account link), synced to a membership.
+    Relation,
+}
+
+impl RecordKind {
+    /// Every kind, in a stable order.
+    pub const ALL: [RecordKind; 4] = [
+        RecordKind::Account,
+        RecordKind::Contact,
+        RecordKind::Lead,
+        RecordKind::Relation,
+    ];
+
+    /// The lowercase name stored in the file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordKind::Account => "account",
+            RecordKind::Contact => "contact",
+            RecordKind::Lead => "lead",
+            RecordKind::Relation => "relation",
+        }
+    }
+}
+
+impl fmt::Display for RecordKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for RecordKind {
+    type Err = StateError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        RecordKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == s)
+            .ok_or_else(|| StateError::Decode {
+                what: "record kind",
+                value: s.to_owned(),
+            })
+    }
+}
+
+/// A record that failed in a run and is retried in the next one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedRecord {
+    /// The record's 18-character Salesforce Id.
+    pub salesforce_id: String,
+    /// What kind of record it is.
+    pub kind: RecordKind,
+    /// The record's normalized email, for contacts and leads.
+    pub email: Option<String>,
+    /// The last failure's message.
+    pub message: String,
+    /// How many runs it failed in, counting the last one.
+    pub attempts: u32,
+    /// When it failed first.
+    pub first_failed_at: DateTime<Utc>,
+    /// When it failed last.
+    pub last_failed_at: DateTime<Utc>,
+}
+
+/// A failure to remember, as passed to [`StateStore::record_failures`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewFailure {
+    /// The record's 18-character Salesforce Id.
+    pub salesforce_id: String,
+    /// What kind of record it is.
+    pub kind: RecordKind,
+    /// The record's normalized email, for contacts and leads.
+    pub email: Option<String>,
+    /// Why it failed.
+    pub message: String,
+}
+
+/// The identifier of a run in the history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RunId(i64);
+
+impl RunId {
+    /// The numeric id, as stored in the file.
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+impl fmt::Display for RunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// One run of the history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunRecord {
+    /// The run's id; later runs have larger ids.
+    pub id: RunId,
+    /// `"full"` or `"incremental"`.
+    pub mode: String,
+    /// Whether the run was a dry run.
+    pub dry_run: bool,
+    /// When the run started.
+    pub started_at: DateTime<Utc>,
+    /// When the run finished; `None` while it runs or if it was killed.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// `"ok"`, `"partial"`, `"failed"` or `"interrupted"`; `None` while it runs.
+    pub outcome: Option<String>,
+    /// The run's JSON report, when it finished.
+    pub report_json: Option<String>,
+}
+
+/// The sync state of one state file, locked for the lifetime of the value.
+#[derive(Debug)]
+pub struct StateStore {
+    // Field order matters: the connection closes (checkpointing the WAL) before the lock
+    // is released, so the next run never sees a half-closed database.
+    conn: Connection,
+    _lock: Option<File>,
+    path: Option<PathBuf>,
+}
+
+impl StateStore {
+    /// Opens (creating it if absent) the state file at `path`, locks it for this run and
+    /// brings its schema up to [`SCHEMA_VERSION`].
+    ///
+    /// The parent directory must exist; it is not created, so a typo in `[state] path`
+    /// fails loudly instead of scattering state files.
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::Locked`] when another store holds the file, [`StateError::LockFile`]
+    /// or [`StateError::Open`] when the files cannot be opened,
+    /// [`StateError::NewerSchema`] for a file of a newer sfzd, and
+    /// [`StateError::Migration`] when a migration fails.
+    pub fn open(path: &Path) -> Result<Self, StateError> {
+        let lock = lock_path(path);
+        let lock_file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock)
+            .map_err(|source| StateError::LockFile {
+                lock: lock.clone(),
+                source,
+            })?;
+        match lock_file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                return Err(StateError::Locked {
+                    path: path.to_path_buf(),
+                    lock,
+                });
+            }
+            Err(TryLockError::Error(source)) => return Err(StateError::LockFile { lock, source }),
+        }
+
+        let open_error = |source| StateError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(open_error)?;
+        configure(&conn, true).map_err(open_error)?;
+        let mut store = StateStore {
+            conn,
+            _lock: Some(lock_file),
+            path: Some(path.to_path_buf()),
+        };
+        store.migrate()?;
+        tracing::debug!(path = %path.display(), "opened the state file");
+        Ok(store)
+    }
+
+    /// Opens a fresh store in memory, for tests; nothing is persisted and nothing locked.
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::Open`] or [`StateError::Migration`] if SQLite fails, which does not
+    /// happen short of memory exhaustion.
+    pub fn open_in_memory() -> Result<Self, StateError> {
+        let open_error = |source| StateError::Open {
+            path: PathBuf::from(IN_MEMORY),
+            source,
+        };
+        let conn = Connection::open_in_memory().map_err(open_error)?;
+        configure(&conn, false).map_err(open_error)?;
+        let mut store = StateStore {
+            conn,
+            _lock: None,
+            path: None,
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// The state file, or `None` for an in-memory store.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// The schema version stored in the file.
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::Sqlite`] if the query fails.
+    pub fn schema_version(&self) -> Result<u32, StateError> {
+        Ok(user_version(&self.conn)?)
+    }
+
+    /// Runs `f` in one immediate transaction and commits it if `f` succeeds.
+    ///
+    /// This is how the engine commits a chunk's syncing records, failures and watermark
+    /// together: if `f` fails (or panics) nothing of it is written.
+    ///
+    /// # Errors
+    ///
+    /// The error of `f`, or [`StateError::Sqlite`] if beginning or committing fails.
+    pub fn transaction<T>(
+        &mut self,
+        f: impl FnOnce(&StateTx<'_>) -> Result<T, StateError>,
+    ) -> Result<T, StateError> {
+        // IMMEDIATE takes SQLite's write lock up front, so a transaction never fails
+        // half-way because it could not upgrade a read lock.
+        let tx = Transaction::new(&mut self.conn, TransactionBehavior::Immediate)?;
+        let state_tx = StateTx { tx };
+        let value = f(&state_tx)?;
+        state_tx.tx.commit()?;
+        Ok(value)
+    }
+
+    /// The watermark of `scope` (e.g. `"account"`, `"contact"`, `"lead"`, `"relation"`).
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::Sqlite`] or [`StateError::Decode`] on a damaged file.
+    pub fn watermark(&self, scope: &str) -> Result<Option<DateTime<Utc>>, StateError> {
+        get_watermark(&self.conn, scope)
+    }
+
+    /// Advances the watermark of `scope` to `at`; an older `at` leaves it unchanged.
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::Sqlite`] or [`StateError::Decode`] on a damaged file.
+    pub fn set_watermark(&mut self, scope: &str, at: DateTime<Utc>) -> Result<(), StateError> {
+        self.transaction(|tx| tx.set_watermark(scope, at))
+    }
+
+    /// Forgets every watermark, so the next run considers every record.
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::Sqlite`] if the write fails.
+    pub fn clear_watermarks(&mut self) -> Result<(), StateError> {
+        self.transaction(|tx| tx.clear_watermarks())
+    }
+
+    /// The remembered syncing record (18-character Salesforce Id) of each of `emails`
+    /// that has one, keyed by email.
+    ///
+    /// Emails are compared exactly: callers pass normalized emails.
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::Sqlite`] if the query fails.
+    pub fn syncing_records(
+        &self,
+        emails: &[String],
+    ) -> Result<HashMap<String, String>, StateError> {
+        get_syncing_records(&self.conn, emails)
+    }
+
+    /// Remembers `(normalized email, Salesforce Id)` pairs as syncing records, replacing
+    /// earlier choices for the same emails, in one transaction.
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::Sqlite`] if the write fails.
+    pub fn set_syncing_records(&mut self, entries: &[(String, String)]) -> Result<(), StateError> {
+        self.transaction(|tx| tx.set_syncing_records(entries))
+    }
+
+    /// Forgets the syncing records of `emails`.
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::Sqlite`] if the write fails.
+    pub fn forget_syncing_records(&mut self, emails: &[String]) -> Result<(), StateError> {
+        self.transaction(|tx| tx.forget_syncing_records(emails))
+    }
+
+    /// Every remembered failure, oldest last failure first.
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::Sqlite`] or [`StateError::Decode`] on a damaged file.
+    pub fn failed_records(&self) -> Result<Vec<FailedRecord>, StateError> {
+        get_failed_records(&self.conn)
+    }
+
+    /// Remembers failures: a new record starts at one attempt, a known one counts one more
+    /// and takes the new message.
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::Sqlite`] if the write fails.
+    pub fn record_failures(&mut self, failures: &[NewFailure]) -> Result<(), StateError> {
+        self.transaction(|tx| tx.record_failures(failures))
+    }
+
+    /// Forgets the failures of records that have now synced.
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::Sqlite`] if the write fails.
+    pub fn clear_failures(&mut self, salesforce_ids: &[String]) -> Result<(), StateError> {
+        self.transaction(|tx| tx.clear_failures(salesforce_ids))
+    }
+
+    /// Whether the primary pass over `object` (e.g. `"contact"`) has completed once.
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::Sqlite`] if the query fails.
+    pub fn primary_pass_complete(&self, object: &str) -> Result<bool, StateError> {
+        get_primary_pass_complete(&self.conn, object)
+    }
+
+    /// Records that the primary pass over `object` has completed.
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::Sqlite`] if the write fails.
+    pub fn set_primary_pass_complete(&mut self, object: &str) -> Result<(), StateError> {
+        self.transaction(|tx| tx.set_primary_pass_complete(object))
+    }
+
+    /// Starts a run in the history, now.
+    ///
+    /// Runs left without an outcome can only belong to a process that died (this store
+    /// holds the lock), so they are marked `"interrupted"`. The history is pruned to the
+    /// latest [`RUN_HISTORY_LIMIT`] runs.
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::InvalidValue`] for a mode not in [`RUN_MODES`], or
+    /// [`StateError::Sqlite`] if the write fails.
+    pub fn begin_run(&mut self, mode: &str, dry_run: bool) -> Result<RunId, StateError> {
+        if !RUN_MODES.contains(&mode) {
+            return Err(StateError::InvalidValue {
+                what: "run mode",
+                value: mode.to_owned(),
+            });
+        }
+        let now = format_time(Utc::now());
+        let keep = i64::try_from(RUN_HISTORY_LIMIT).unwrap_or(i64::MAX);
+        self.transaction(|tx| {
+            let interrupted = tx.tx.execute(
+                "UPDATE runs SET outcome = 'interrupted' WHERE outcome IS NULL",
+                [],
+            )?;
+            if interrupted > 0 {
+                tracing::warn!(
+                    runs = interrupted,
+                    "earlier runs ended without an outcome; marked interrupted"
+                );
+            }
+            tx.tx.execute(
+                "INSERT INTO runs (mode, dry_run, started_at) VALUES (?1, ?2, ?3)",
+                params![mode, dry_run, now],
+            )?;
+            let id = tx.tx.last_insert_rowid();
+            // Keep the new run plus the latest `keep - 1` before it.
+            tx.tx.execute(
+                "DELETE FROM runs WHERE id NOT IN (SELECT id FROM runs ORDER BY id DESC LIMIT ?1)",
+                [keep],
+            )?;
+            Ok(RunId(id))
+        })
+    }
+
+    /// Finishes `run`, now, with its outcome and JSON report.
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::InvalidValue`] for an outcome not in [`RUN_OUTCOMES`],
+    /// [`StateError::RunNotOpen`] if the run is unknown or already finished, or
+    /// [`StateError::Sqlite`] if the write fails.
+    pub fn finish_run(
+        &mut self,
+        run: RunId,
+        outcome: &str,
+        report_json: &str,
+    ) -> Result<(), StateError> {
+        if !RUN_OUTCOMES.contains(&outcome) {
+            return Err(StateError::InvalidValue {
+                what: "run outcome",
+                value: outcome.to_owned(),
+            });
+        }
+        let now = format_time(Utc::now());
+        self.transaction(|tx| {
+            let updated = tx.tx.execute(
+                "UPDATE runs SET finished_at = ?2, outcome = ?3, report_json = ?4
+                 WHERE id = ?1 AND finished_at IS NULL AND outcome IS NULL",
+                params![run.0, now, outcome, report_json],
+            )?;
+            if updated == 0 {
+                return Err(StateError::RunNotOpen { run });
+            }
+            Ok(())
+        })
+    }
+
+    /// The latest `limit` runs, newest first.
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::Sqlite`] or [`StateError::Decode`] on a damaged file.
+    pub fn recent_runs(&self, limit: usize) -> Result<Vec<RunRecord>, StateError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut stmt = self.conn.prepare(
+            "SELECT id, mode, dry_run, started_at, finished_at, outcome, report_json
+             FROM runs ORDER BY id DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([limit], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, bool>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, Option<String>>(4)?,
+                row.get::<_, Option<String>>(5)?,
+                row.get::<_, Option<String>>(6)?,
+            ))
+        })?;
+        let mut runs = Vec::new();
+        for row in rows {
+            let (id, mode, dry_run, started_at, finished_at, outcome, report_json) = row?;
+            runs.push(RunRecord {
+                id: RunId(id),
+                mode,
+                dry_run,
+                started_at: parse_time(&started_at)?,
+                finished_at: finished_at.as_deref().map(parse_time).transpose()?,
+                outcome,
+                report_json,
+            });
+        }
+        Ok(runs)
+    }
+
+    /// Applies the pending migrations, each in its own transaction with its version bump.
+    fn migrate(&mut self) -> Result<(), StateError> {
+        let path = self
+            .path
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(IN_MEMORY));
+        let found = user_version(&self.conn)?;
+        if found > SCHEMA_VERSION {
+            return Err(StateError::NewerSchema {
+                path,
+                found,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        for (version, sql) in (1..).zip(MIGRATIONS).skip(found as usize) {
+            let migration_error = |source| StateError::Migration {
+                path: path.clone(),
+                version,
+                source,
+            };
+            let tx = Transaction::new(&mut self.conn, TransactionBehavior::Immediate)
+                .map_err(migration_error)?;
+            tx.execute_batch(sql).map_err(migration_error)?;
+            tx.pragma_update(None, "user_version", version)
+                .map_err(migration_error)?;
+            tx.commit().map_err(migration_error)?;
+            tracing::info!(path = %path.display(), version, "migrated the state schema");
+        }
+        Ok(())
+    }
+}
+
+/// A transaction on the state store, handed to the closure of [`StateStore::transaction`].
+///
+/// Reads see the transaction's own writes.
+#[derive(Debug)]
+pub struct StateTx<'a> {
+    tx: Transaction<'a>,
+}
+
+impl StateTx<'_> {
+    /// See [`StateStore::watermark`].
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::Sqlite`] or [`StateError::Decode`] on a damaged file.
+    pub fn watermark(&self, scope: &str) -> Result<Option<DateTime<Utc>>, StateError> {
+        get_watermark(&self.tx, scope)
+    }
+
+    /// See [`StateStore::set_watermark`]: never moves a watermark backwards.
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::Sqlite`] or [`StateError::Decode`] on a damaged file.
+    pub fn set_watermark(&self, scope: &str, at: DateTime<Utc>) -> Result<(), StateError> {
+        // Compared as instants rather than in SQL, so the rule does not depend on how
+        // timestamps sort as text.
+        if let Some(current) = get_watermark(&self.tx, scope)?
+            && current >= at
+        {
+            return Ok(());
+        }
+        self.tx.execute(
+            "INSERT INTO watermarks (scope, at) VALUES (?1, ?2)
+             ON CONFLICT (scope) DO UPDATE SET at = excluded.at",
+            params![scope, format_time(at)],
+        )?;
+        Ok(())
+    }
+
+    /// See [`StateStore::clear_watermarks`].
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::Sqlite`] if the write fails.
+    pub fn clear_watermarks(&self) -> Result<(), StateError> {
+        self.tx.execute("DELETE FROM watermarks", [])?;
+        Ok(())
+    }
+
+    /// See [`StateStore::syncing_records`].
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::Sqlite`] if the query fails.
+    pub fn syncing_records(
+        &self,
+        emails: &[String],
+    ) -> Result<HashMap<String, String>, StateError> {
+        get_syncing_records(&self.tx, emails)
+    }
+
+    /// See [`StateStore::set_syncing_records`].
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::Sqlite`] if the write fails.
+    pub fn set_syncing_records(&self, entries: &[(String, String)]) -> Result<(), StateError> {
+        let now = format_time(Utc::now());
+        let mut stmt = self.tx.prepare_cached(
+            "INSERT INTO syncing_records (email, salesforce_id, updated_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (email) DO UPDATE
+             SET salesforce_id = excluded.salesforce_id, updated_at = excluded.updated_at
+             WHERE salesforce_id <> excluded.salesforce_id",
+        )?;
+        for (email, salesforce_id) in entries {
+            stmt.execute(params![email, salesforce_id, now])?;
+        }
+        Ok(())
+    }
+
+    /// See [`StateStore::forget_syncing_records`].
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::Sqlite`] if the write fails.
+    pub fn forget_syncing_records(&self, emails: &[String]) -> Result<(), StateError> {
+        let mut stmt = self
+            .tx
+            .prepare_cached("DELETE FROM syncing_records WHERE email = ?1")?;
+        for email in emails {
+            stmt.execute([email])?;
+        }
+        Ok(())
+    }
+
+    /// See [`StateStore::failed_records`].
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::Sqlite`] or [`StateError::Decode`] on a damaged file.
+    pub fn failed_records(&self) -> Result<Vec<FailedRecord>, StateError> {
+        get_failed_records(&self.tx)
+    }
+
+    /// See [`StateStore::record_failures`].
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::Sqlite`] if the write fails.
+    pub fn record_failures(&self, failures: &[NewFailure]) -> Result<(), StateError> {
+        let now = format_time(Utc::now());
+        let mut stmt = self.tx.prepare_cached(
+            "INSERT INTO failed_records
+                 (salesforce_id, kind, email, message, attempts, first_failed_at, last_failed_at)
+             VALUES (?1, ?2, ?3, ?4, 1, ?5, ?5)
+             ON CONFLICT (salesforce_id) DO UPDATE SET
+                 kind = excluded.kind,
+                 email = excluded.email,
+                 message = excluded.message,
+                 attempts = attempts + 1,
+                 last_failed_at = excluded.last_failed_at",
+        )?;
+        for failure in failures {
+            stmt.execute(params![
+                failure.salesforce_id,
+                failure.kind.as_str(),
+                failure.email,
+                failure.message,
+                now
+            ])?;
+        }
+        Ok(())
+    }
+
+    /// See [`StateStore::clear_failures`].
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::Sqlite`] if the write fails.
+    pub fn clear_failures(&self, salesforce_ids: &[String]) -> Result<(), StateError> {
+        let mut stmt = self
+            .tx
+            .prepare_cached("DELETE FROM failed_records WHERE salesforce_id = ?1")?;
+        for id in salesforce_ids {
+            stmt.execute([id])?;
+        }
+        Ok(())
+    }
+
+    /// See [`StateStore::primary_pass_complete`].
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::Sqlite`] if the query fails.
+    pub fn primary_pass_complete(&self, object: &str) -> Result<bool, StateError> {
+        get_primary_pass_complete(&self.tx, object)
+    }
+
+    /// See [`StateStore::set_primary_pass_complete`]; the first completion time is kept.
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::Sqlite`] if the write fails.
+    pub fn set_primary_pass_complete(&self, object: &str) -> Result<(), StateError> {
+        self.tx.execute(
+            "INSERT OR IGNORE INTO primary_pass (object, completed_at) VALUES (?1, ?2)",
+            params![object, format_time(Utc::now())],
+        )?;
+        Ok(())
+    }
+}
+
+/// The sidecar lock file of a state file: `<path>.lock`.
+pub fn lock_path(path: &Path) -> PathBuf {
+    let mut lock = path.as_os_str().to_owned();
+    lock.push(".lock");
+    PathBuf::from(lock)
+}
+
+/// Sets the connection up for crash safety before anything else touches the file.
+fn configure(conn: &Connection, on_disk: bool) -> Result<(), rusqlite::Error> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    if on_disk {
+        // This is also the first read of the file, so a file that is not a database
+        // fails here, as an open error naming the path.
+        let mode: String =
+            conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            // Some file systems (network shares) refuse WAL; the rollback journal is
+            // still crash safe, only slower.
+            tracing::warn!(journal_mode = %mode, "the state file could not use WAL mode");
+        }
+    }
+    // FULL syncs the WAL on every commit: a committed watermark survives power loss too.
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    Ok(())
+}
+
+fn user_version(conn: &Connection) -> Result<u32, rusqlite::Error> {
+    conn.pragma_query_value(None, "user_version", |row| row.get(0))
+}
+
+/// Formats an instant as stored: RFC 3339, UTC, nanoseconds, fixed width.
+fn format_time(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Nanos, true)
+}
+
+fn parse_time(text: &str) -> Result<DateTime<Utc>, StateError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|at| at.with_timezone(&Utc))
+        .map_err(|_| StateError::Decode {
+            what: "timestamp",
+            value: text.to_owned(),
+        })
+}
+
+fn get_watermark(conn: &Connection, scope: &str) -> Result<Option<DateTime<Utc>>, StateError> {
+    let at: Option<String> = conn
+        .query_row(
+            "SELECT at FROM watermarks WHERE scope = ?1",
+            [scope],
+            |row| row.get(0),
+        )
+        .optional()?;
+    at.as_deref().map(parse_time).transpose()
+}
+
+fn get_syncing_records(
+    conn: &Connection,
+    emails: &[String],
+) -> Result<HashMap<String, String>, StateError> {
+    let mut found = HashMap::new();
+    for chunk in emails.chunks(IN_LIST_CHUNK) {
+        let placeholders = vec!["?"; chunk.len()].join(", ");
+        let mut stmt = conn.prepare(&format!(
+            "SELECT email, salesforce_id FROM syncing_records WHERE email IN ({placeholders})"
+        ))?;
+        let rows = stmt.query_map(params_from_iter(chunk), |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+        })?;
+        for row in rows {
+            let (email, salesforce_id) = row?;
+            found.insert(email, salesforce_id);
+        }
+    }
+    Ok(found)
+}
+
+fn get_failed_records(conn: &Connection) -> Result<Vec<FailedRecord>, StateError> {
+    let mut stmt = conn.prepare(
+        "SELECT salesforce_id, kind, email, message, attempts, first_failed_at, last_failed_at
+         FROM failed_records ORDER BY last_failed_at, salesforce_id",
+    )?;
+    let rows = stmt.query_map([], |row| {
+        Ok((
+            row.get::<_, String>(0)?,
+            row.get::<_, String>(1)?,
+            row.get::<_, Option<String>>(2)?,
+            row.get::<_, String>(3)?,
+            row.get::<_, u32>(4)?,
+            row.get::<_, String>(5)?,
+            row.get::<_, String>(6)?,
+        ))
+    })?;
+    let mut failures = Vec::new();
+    for row in rows {
+        let (salesforce_id, kind, email, message, attempts, first, last) = row?;
+        failures.push(FailedRecord {
+            salesforce_id,
+            kind: kind.parse()?,
+            email,
+            message,
+            attempts,
+            first_failed_at: parse_time(&first)?,
+            last_failed_at: parse_time(&last)?,
+        });
+    }
+    Ok(failures)
+}
+
+fn get_primary_pass_complete(conn: &Connection, object: &str) -> Result<bool, StateError> {
+    Ok(conn
+        .query_row(
+            "SELECT 1 FROM primary_pass WHERE object = ?1",
+            [object],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(seconds: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_700_000_000 + seconds, 0).unwrap()
+    }
+
+    fn failure(id: &str, kind: RecordKind, message: &str) -> NewFailure {
+        NewFailure {
+            salesforce_id: id.to_owned(),
+            kind,
+            email: Some(format!("{id}@example.com")),
+            message: message.to_owned(),
+        }
+    }
+
+    fn temp_state() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sfzd-state.db");
+        (dir, path)
+    }
+
+    fn table_names(store: &StateStore) -> Vec<String> {
+        let mut stmt = store
+            .conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+            .unwrap();
+        stmt.query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn open_creates_the_file_and_migrates_from_empty() {
+        let (_dir, path) = temp_state();
+        assert!(!path.exists());
+        let store = StateStore::open(&path).unwrap();
+        assert!(path.exists());
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+        assert_eq!(SCHEMA_VERSION, 1);
+        assert_eq!(
+            table_names(&store),
+            [
+                "failed_records",
+                "primary_pass",
+                "runs",
+                "syncing_records",
+                "watermarks"
+            ]
+        );
+        assert_eq!(store.path(), Some(path.as_path()));
+    }
+
+    #[test]
+    fn reopen_is_idempotent_and_keeps_every_kind_of_state() {
+        let (_dir, path) = temp_state();
+        let run;
+        {
+            let mut store = StateStore::open(&path).unwrap();
+            store.set_watermark("contact", at(10)).unwrap();
+            store
+                .set_syncing_records(&[("a@example.com".into(), "003000000000001AAA".into())])
+                .unwrap();
+            store
+                .record_failures(&[failure("003000000000002AAA", RecordKind::Contact, "boom")])
+                .unwrap();
+            store.set_primary_pass_complete("contact").unwrap();
+            run = store.begin_run("full", false).unwrap();
+            store.finish_run(run, "ok", "{\"mode\":\"full\"}").unwrap();
+        }
+        let store = StateStore::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+        assert_eq!(store.watermark("contact").unwrap(), Some(at(10)));
+        assert_eq!(
+            store
+                .syncing_records(&["a@example.com".into()])
+                .unwrap()
+                .get("a@example.com")
+                .map(String::as_str),
+            Some("003000000000001AAA")
+        );
+        let failures = store.failed_records().unwrap();
+        assert_eq!(failures.len(), 1);
+        assert_eq!(failures[0].message, "boom");
+        assert!(store.primary_pass_complete("contact").unwrap());
+        let runs = store.recent_runs(10).unwrap();
+        assert_eq!(runs.len(), 1);
+        assert_eq!(runs[0].id, run);
+        assert_eq!(runs[0].report_json.as_deref(), Some("{\"mode\":\"full\"}"));
+    }
+
+    #[test]
+    fn file_store_uses_wal_and_full_sync() {
+        let (_dir, path) = temp_state();
+        let store = StateStore::open(&path).unwrap();
+        let mode: String = store
+            .conn
+            .pragma_query_value(None, "journal_mode", |row| row.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let synchronous: i64 = store
+            .conn
+            .pragma_query_value(None, "synchronous", |row| row.get(0))
+            .unwrap();
+        assert_eq!(synchronous, 2, "2 is FULL");
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let (_dir, path) = temp_state();
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+                .unwrap();
+        }
+        let error = StateStore::open(&path).unwrap_err();
+        match &error {
+            StateError::NewerSchema {
+                found, supported, ..
+            } => {
+                assert_eq!(*found, SCHEMA_VERSION + 1);
+                assert_eq!(*supported, SCHEMA_VERSION);
+            }
+            other => panic!("expected NewerSchema, got {other:?}"),
+        }
+        assert!(error.to_string().contains(&path.display().to_string()));
+        // The refused file is left as it was.
+        let conn = Connection::open(&path).unwrap();
+        assert_eq!(user_version(&conn).unwrap(), SCHEMA_VERSION + 1);
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_database_is_an_open_error_naming_it() {
+        let (_dir, path) = temp_state();
+        std::fs::write(&path, b"this is not an sqlite database, just some text").unwrap();
+        let error = StateStore::open(&path).unwrap_err();
+        assert!(matches!(error, StateError::Open { .. }), "{error:?}");
+        assert!(error.to_string().contains(&path.display().to_string()));
+    }
+
+    #[test]
+    fn missing_parent_directory_is_not_created() {
+        let (dir, _) = temp_state();
+        let path = dir.path().join("missing").join("state.db");
+        let error = StateStore::open(&path).unwrap_err();
+        assert!(matches!(error, StateError::LockFile { .. }), "{error:?}");
+        assert!(!dir.path().join("missing").exists());
+    }
+
+    #[test]
+    fn second_open_while_the_first_is_alive_is_locked() {
+        let (_dir, path) = temp_state();
+        let first = StateStore::open(&path).unwrap();
+        let error = StateStore::open(&path).unwrap_err();
+        assert!(error.is_locked(), "{error:?}");
+        let message = error.to_string();
+        assert!(
+            message.contains(&format!("state file {}", path.display())),
+            "{message}"
+        );
+        assert!(
+            message.contains(&lock_path(&path).display().to_string()),
+            "{message}"
+        );
+        assert!(message.contains("another sfzd run"), "{message}");
+        // The first store is unaffected by the refused second one.
+        assert_eq!(first.schema_version().unwrap(), SCHEMA_VERSION);
+
+        drop(first);
+        let again = StateStore::open(&path).unwrap();
+        assert_eq!(again.schema_version().unwrap(), SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn the_lock_is_on_the_sidecar_file() {
+        let (_dir, path) = temp_state();
+        // Someone else holding `<path>.lock` is enough to keep a run out.
+        let foreign = File::create(lock_path(&path)).unwrap();
+        foreign.lock().unwrap();
+        assert!(StateStore::open(&path).unwrap_err().is_locked());
+        foreign.unlock().unwrap();
+        StateStore::open(&path).unwrap();
+    }
+
+    #[test]
+    fn watermark_never_moves_backwards() {
+        let mut store = StateStore::open_in_memory().unwrap();
+        assert_eq!(store.watermark("account").unwrap(), None);
+        store.set_watermark("account", at(100)).unwrap();
+        store.set_watermark("account", at(50)).unwrap();
+        assert_eq!(store.watermark("account").unwrap(), Some(at(100)));
+        store.set_watermark("account", at(200)).unwrap();
+        assert_eq!(store.watermark("account").unwrap(), Some(at(200)));
+        // Scopes are independent.
+        assert_eq!(store.watermark("contact").unwrap(), None);
+        store.set_watermark("contact", at(1)).unwrap();
+        assert_eq!(store.watermark("account").unwrap(), Some(at(200)));
+        assert_eq!(store.watermark("contact").unwrap(), Some(at(1)));
+    }
+
+    #[test]
+    fn watermark_keeps_salesforce_millisecond_precision() {
+        let mut store = StateStore::open_in_memory().unwrap();
+        let precise = at(0) + chrono::Duration::milliseconds(123);
+        store.set_watermark("contact", precise).unwrap();
+        store.set_watermark("contact", at(0)).unwrap();
+        assert_eq!(store.watermark("contact").unwrap(), Some(precise));
+    }
+
+    #[test]
+    fn clear_watermarks_forgets_every_scope() {
+        let mut store = StateStore::open_in_memory().unwrap();
+        store.set_watermark("account", at(100)).unwrap();
+        store.set_watermark("contact", at(100)).unwrap();
+        store.clear_watermarks().unwrap();
+        assert_eq!(store.watermark("account").unwrap(), None);
+        assert_eq!(store.watermark("contact").unwrap(), None);
+        // After a clear, an older watermark is accepted again.
+        store.set_watermark("account", at(5)).unwrap();
+        assert_eq!(store.watermark("account").unwrap(), Some(at(5)));
+    }
+
+    #[test]
+    fn syncing_records_upsert_lookup_and_forget_in_bulk() {
+        let mut store = StateStore::open_in_memory().unwrap();
+        let emails: Vec<String> = (0..2000).map(|i| format!("user{i}@example.com")).collect();
+        let entries: Vec<(String, String)> = emails
+            .iter()
+            .enumerate()
+            .map(|(i, email)| (email.clone(), format!("003{i:015}")))
+            .collect();
+        store.set_syncing_records(&entries).unwrap();
+
+        let mut wanted = emails.clone();
+        wanted.push("nobody@example.com".to_owned());
+        let found = store.syncing_records(&wanted).unwrap();
+        assert_eq!(found.len(), 2000);
+        assert_eq!(found["user1999@example.com"], "003000000000001999");
+        assert!(!found.contains_key("nobody@example.com"));
+        assert!(store.syncing_records(&[]).unwrap().is_empty());
+
+        // A new choice replaces the remembered one.
+        store
+            .set_syncing_records(&[("user7@example.com".into(), "003NEWNEWNEWNEWAAA".into())])
+            .unwrap();
+        assert_eq!(
+            store
+                .syncing_records(&["user7@example.com".into()])
+                .unwrap()["user7@example.com"],
+            "003NEWNEWNEWNEWAAA"
+        );
+
+        store.forget_syncing_records(&emails[..1000]).unwrap();
+        let found = store.syncing_records(&emails).unwrap();
+        assert_eq!(found.len(), 1000);
+        assert!(!found.contains_key("user0@example.com"));
+        assert!(found.contains_key("user1000@example.com"));
+    }
+
+    #[test]
+    fn failures_count_attempts_and_clear() {
+        let mut store = StateStore::open_in_memory().unwrap();
+        store
+            .record_failures(&[
+                failure("001000000000001AAA", RecordKind::Account, "first"),
+                failure("003000000000001AAA", RecordKind::Contact, "first"),
+            ])
+            .unwrap();
+        store
+            .record_failures(&[failure("001000000000001AAA", RecordKind::Account, "second")])
+            .unwrap();
+
+        let failures = store.failed_records().unwrap();
+        assert_eq!(failures.len(), 2);
+        let account = failures
+            .iter()
+            .find(|f| f.salesforce_id == "001000000000001AAA")
+            .unwrap();
+        assert_eq!(account.attempts, 2);
+        assert_eq!(account.message, "second");
+        assert_eq!(account.kind, RecordKind::Account);
+        assert!(account.first_failed_at <= account.last_failed_at);
+        let contact = failures
+            .iter()
+            .find(|f| f.salesforce_id == "003000000000001AAA")
+            .unwrap();
+        assert_eq!(contact.attempts, 1);
+        assert_eq!(
+            contact.email.as_deref(),
+            Some("003000000000001AAA@example.com")
+        );
+
+        store
+            .clear_failures(&["001000000000001AAA".to_owned()])
+            .unwrap();
+        let failures = store.failed_records().unwrap();
+        assert_eq!(failures.len(), 1);
+        assert_eq!(failures[0].salesforce_id, "003000000000001AAA");
+
+        // A cleared record that fails again starts counting afresh.
+        store
+            .record_failures(&[failure("001000000000001AAA", RecordKind::Account, "third")])
+            .unwrap();
+        let account = store
+            .failed_records()
+            .unwrap()
+            .into_iter()
+            .find(|f| f.salesforce_id == "001000000000001AAA")
+            .unwrap();
+        assert_eq!(account.attempts, 1);
+    }
+
+    #[test]
+    fn every_record_kind_round_trips() {
+        let mut store = StateStore::open_in_memory().unwrap();
+        let failures: Vec<NewFailure> = RecordKind::ALL
+            .into_iter()
+            .enumerate()
+            .map(|(i, kind)| NewFailure {
+                salesforce_id: format!("id{i}"),
+                kind,
+                email: None,
+                message: kind.to_string(),
+            })
+            .collect();
+        store.record_failures(&failures).unwrap();
+        let mut stored = store.failed_records().unwrap();
+        stored.sort_by(|a, b| a.salesforce_id.cmp(&b.salesforce_id));
+        let kinds: Vec<RecordKind> = stored.iter().map(|f| f.kind).collect();
+        assert_eq!(kinds, RecordKind::ALL);
+        assert!(stored.iter().all(|f| f.email.is_none()));
+        assert!("opportunity".parse::<RecordKind>().is_err());
+    }
+
+    #[test]
+    fn primary_pass_is_remembered_per_object() {
+        let mut store = StateStore::open_in_memory().unwrap();
+        assert!(!store.primary_pass_complete("contact").unwrap());
+        store.set_primary_pass_complete("contact").unwrap();
+        store.set_primary_pass_complete("contact").unwrap();
+        assert!(store.primary_pass_complete("contact").unwrap());
+        assert!(!store.primary_pass_complete("lead").unwrap());
+    }
+
+    #[test]
+    fn runs_history_is_newest_first_with_outcomes() {
+        let mut store = StateStore::open_in_memory().unwrap();
+        let first = store.begin_run("full", false).unwrap();
+        store.finish_run(first, "ok", "{\"n\":1}").unwrap();
+        let second = store.begin_run("incremental", true).unwrap();
+        assert!(second > first);
+
+        let runs = store.recent_runs(10).unwrap();
+        assert_eq!(runs.len(), 2);
+        assert_eq!(runs[0].id, second);
+        assert_eq!(runs[0].mode, "incremental");
+        assert!(runs[0].dry_run);
+        assert_eq!(runs[0].finished_at, None);
+        assert_eq!(runs[0].outcome, None);
+        assert_eq!(runs[0].report_json, None);
+        assert_eq!(runs[1].id, first);
+        assert_eq!(runs[1].mode, "full");
+        assert!(!runs[1].dry_run);
+        assert_eq!(runs[1].outcome.as_deref(), Some("ok"));
+        assert_eq!(runs[1].report_json.as_deref(), Some("{\"n\":1}"));
+        let finished = runs[1].finished_at.unwrap();
+        assert!(finished >= runs[1].started_at);
+
+        assert_eq!(store.recent_runs(1).unwrap().len(), 1);
+        assert_eq!(store.recent_runs(1).unwrap()[0].id, second);
+
+        store.finish_run(second, "partial", "{}").unwrap();
+        assert_eq!(
+            store.recent_runs(1).unwrap()[0].outcome.as_deref(),
+            Some("partial")
+        );
+    }
+
+    #[test]
+    fn finishing_twice_or_an_unknown_run_is_refused() {
+        let mut store = StateStore::open_in_memory().unwrap();
+        let run = store.begin_run("full", false).unwrap();
+        store.finish_run(run, "failed", "{}").unwrap();
+        assert!(matches!(
+            store.finish_run(run, "ok", "{}"),
+            Err(StateError::RunNotOpen { run: r }) if r == run
+        ));
+        assert!(matches!(
+            store.finish_run(RunId(9999), "ok", "{}"),
+            Err(StateError::RunNotOpen { .. })
+        ));
+        assert_eq!(
+            store.recent_runs(1).unwrap()[0].outcome.as_deref(),
+            Some("failed")
+        );
+    }
+
+    #[test]
+    fn unknown_mode_and_outcome_are_refused() {
+        let mut store = StateStore::open_in_memory().unwrap();
+        assert!(matches!(
+            store.begin_run("sometimes", false),
+            Err(StateError::InvalidValue {
+                what: "run mode",
+                ..
+            })
+        ));
+        let run = store.begin_run("full", false).unwrap();
+        assert!(matches!(
+            store.finish_run(run, "great", "{}"),
+            Err(StateError::InvalidValue {
+                what: "run outcome",
+                ..
+            })
+        ));
+        assert_eq!(store.recent_runs(10).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_run_left_open_by_a_killed_process_is_marked_interrupted() {
+        let (_dir, path) = temp_state();
+        let killed = {
+            let mut store = StateStore::open(&path).unwrap();
+            store.begin_run("incremental", false).unwrap()
+            // Dropped without finish_run, as after SIGKILL.
+        };
+        let mut store = StateStore::open(&path).unwrap();
+        let next = store.begin_run("incremental", false).unwrap();
+        let runs = store.recent_runs(10).unwrap();
+        assert_eq!(runs[1].id, killed);
+        assert_eq!(runs[1].outcome.as_deref(), Some("interrupted"));
+        assert_eq!(runs[1].finished_at, None);
+        assert_eq!(runs[0].id, next);
+        assert_eq!(runs[0].outcome, None);
+    }
+
+    #[test]
+    fn history_is_pruned_to_the_limit() {
+        let mut store = StateStore::open_in_memory().unwrap();
+        let mut last = None;
+        for _ in 0..RUN_HISTORY_LIMIT + 5 {
+            let run = store.begin_run("incremental", false).unwrap();
+            store.finish_run(run, "ok", "{}").unwrap();
+            last = Some(run);
+        }
+        let runs = store.recent_runs(usize::MAX).unwrap();
+        assert_eq!(runs.len(), RUN_HISTORY_LIMIT);
+        assert_eq!(runs[0].id, last.unwrap());
+    }
+
+    #[test]
+    fn transaction_commits_everything_or_nothing() {
+        let mut store = StateStore::open_in_memory().unwrap();
+        let result: Result<(), StateError> = store.transaction(|tx| {
+            tx.set_syncing_records(&[("a@example.com".into(), "003000000000001AAA".into())])?;
+            tx.record_failures(&[failure("003000000000002AAA", RecordKind::Contact, "x")])?;
+            tx.set_watermark("contact", at(10))?;
+            // Reads inside see the transaction's writes.
+            assert_eq!(tx.watermark("contact")?, Some(at(10)));
+            Err(StateError::InvalidValue {
+                what: "test",
+                value: "abort".into(),
+            })
+        });
+        assert!(result.is_err());
+        assert_eq!(store.watermark("contact").unwrap(), None);
+        assert!(
+            store
+                .syncing_records(&["a@example.com".into()])
+                .unwrap()
+                .is_empty()
+        );
+        assert!(store.failed_records().unwrap().is_empty());
+
+        let count = store
+            .transaction(|tx| {
+                tx.set_syncing_records(&[("a@example.com".into(), "003000000000001AAA".into())])?;
+                tx.clear_failures(&["003000000000002AAA".into()])?;
+                tx.set_watermark("contact", at(10))?;
+                tx.set_primary_pass_complete("contact")?;
+                Ok(tx.syncing_records(&["a@example.com".into()])?.len())
+            })
+            .unwrap();
+        assert_eq!(count, 1);
+        assert_eq!(store.watermark("contact").unwrap(), Some(at(10)));
+        assert!(store.primary_pass_complete("contact").unwrap());
+    }
+
+    #[test]
+    fn uncommitted_work_of_a_dead_store_is_not_in_the_file() {
+        let (_dir, path) = temp_state();
+        {
+            let mut store = StateStore::open(&path).unwrap();
+            store.set_watermark("contact", at(1)).unwrap();
+            // A panic mid-transaction (like a kill) must not leave half a chunk behind.
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let _ = store.transaction(|tx| -> Result<(), StateError> {
+                    tx.set_watermark("contact", at(99))?;
+                    panic!("killed mid-chunk");
+                });
+            }));
+            assert!(outcome.is_err());
+        }
+        let store = StateStore::open(&path).unwrap();
+        assert_eq!(store.watermark("contact").unwrap(), Some(at(1)));
+    }
+
+    #[test]
+    fn lock_path_appends_to_the_file_name() {
+        assert_eq!(
+            lock_path(Path::new("/var/lib/sfzd/state.db")),
+            Path::new("/var/lib/sfzd/state.db.lock")
+        );
+    }
+}
