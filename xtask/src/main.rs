@@ -50,7 +50,15 @@ fn ci() -> Result<()> {
             fix: "run `cargo fmt --all` and commit the result",
         },
         Step {
-            args: &["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"],
+            args: &[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--locked",
+                "--",
+                "-D",
+                "warnings",
+            ],
             env: &[],
             fix: "fix the lints above; reproduce with the same command",
         },
@@ -60,7 +68,17 @@ fn ci() -> Result<()> {
             fix: "reproduce with `cargo test --workspace --locked`",
         },
         Step {
-            args: &["doc", "--no-deps", "--locked", "-p", "zendesk-client", "-p", "salesforce-client", "-p", "domain"],
+            args: &[
+                "doc",
+                "--no-deps",
+                "--locked",
+                "-p",
+                "zendesk-client",
+                "-p",
+                "salesforce-client",
+                "-p",
+                "domain",
+            ],
             env: &[("RUSTDOCFLAGS", "-D warnings")],
             fix: "fix the rustdoc warnings above",
         },
@@ -83,4 +101,70 @@ fn run_cargo(step: &Step) -> Result<()> {
         bail!("`cargo {}` failed: {}", step.args.join(" "), step.fix);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    //! Tidy checks over the workspace itself.
+
+    use std::path::Path;
+
+    /// The arrows of ARCHITECTURE.md: which workspace crates each crate may depend on.
+    const ALLOWED: &[(&str, &[&str])] = &[
+        ("domain", &[]),
+        ("zendesk-client", &[]),
+        ("salesforce-client", &[]),
+        ("sandbox", &[]),
+        ("sync", &["domain", "zendesk-client", "salesforce-client"]),
+        (
+            "sfzd",
+            &[
+                "sync",
+                "domain",
+                "zendesk-client",
+                "salesforce-client",
+                "sandbox",
+            ],
+        ),
+    ];
+
+    /// Workspace crates named as dependencies (any section) in a manifest.
+    fn workspace_dependencies(manifest: &str) -> Vec<String> {
+        let crates: Vec<&str> = ALLOWED.iter().map(|(name, _)| *name).collect();
+        let mut in_deps = false;
+        let mut found = Vec::new();
+        for line in manifest.lines().map(str::trim) {
+            if line.starts_with('[') {
+                in_deps = line.contains("dependencies");
+                continue;
+            }
+            let name = line.split(['=', '.', ' ']).next().unwrap_or_default();
+            if in_deps && crates.contains(&name) {
+                found.push(name.to_owned());
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn dependencies_point_down() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        for (name, allowed) in ALLOWED {
+            let manifest =
+                std::fs::read_to_string(root.join("crates").join(name).join("Cargo.toml"))
+                    .unwrap_or_else(|e| panic!("crates/{name}/Cargo.toml: {e}"));
+            for dependency in workspace_dependencies(&manifest) {
+                assert!(
+                    allowed.contains(&dependency.as_str()),
+                    "crates/{name} depends on {dependency}, against ARCHITECTURE.md's arrows"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_check_sees_a_wrong_arrow() {
+        let manifest = "[package]\nname = \"domain\"\n[dependencies]\nsync.workspace = true\n";
+        assert_eq!(workspace_dependencies(manifest), vec!["sync".to_owned()]);
+    }
 }
