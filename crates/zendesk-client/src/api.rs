@@ -1,0 +1,273 @@
+//! The traits callers program against: [`ZendeskRead`] for lookups and exports,
+//! [`ZendeskWrite`] for changes. A dry run that is only given a `ZendeskRead` cannot write.
+
+use async_trait::async_trait;
+
+use crate::Result;
+use crate::jobs::JobStatus;
+use crate::models::{
+    AccountSettings, NewMembership, NewOrganization, NewUser, Organization, OrganizationExportPage,
+    OrganizationMembership, OrganizationUpdate, Page, User, UserExportPage, UserUpdate,
+};
+
+/// At most this many records per bulk call or per `show_many` request. Bulk methods given
+/// more items fail with [`crate::ZendeskError::InvalidRequest`] without sending anything;
+/// `show_many` methods split the ids into several requests.
+pub const BULK_LIMIT: usize = 100;
+
+/// Reading from Zendesk. Paginated endpoints fetch one page per call; see [`crate::stream`]
+/// for `Stream`s over all pages.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait ZendeskRead: Send + Sync {
+    /// The account settings (`GET /api/v2/account/settings`).
+    ///
+    /// # Errors
+    ///
+    /// Any [`crate::ZendeskError`] of the request.
+    async fn account_settings(&self) -> Result<AccountSettings>;
+
+    /// One user (`GET /api/v2/users/{id}`).
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ZendeskError::NotFound`] for an unknown id, or any other request error.
+    async fn show_user(&self, id: u64) -> Result<User>;
+
+    /// Users by id (`GET /api/v2/users/show_many?ids=`), 100 per request. Unknown ids are
+    /// left out of the answer.
+    ///
+    /// # Errors
+    ///
+    /// Any [`crate::ZendeskError`] of the requests.
+    async fn show_many_users(&self, ids: &[u64]) -> Result<Vec<User>>;
+
+    /// Users by external id (`GET /api/v2/users/show_many?external_ids=`), 100 per request.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ZendeskError::InvalidRequest`] for an external id containing a comma, or
+    /// any error of the requests.
+    async fn show_many_users_by_external_ids(&self, external_ids: &[String]) -> Result<Vec<User>>;
+
+    /// Users having `email` as any identity (`GET /api/v2/users/search?query=email:"…"`).
+    /// Search is served from an index that can lag recent writes.
+    ///
+    /// # Errors
+    ///
+    /// Any [`crate::ZendeskError`] of the request.
+    async fn search_users_by_email(&self, email: &str) -> Result<Vec<User>>;
+
+    /// The number of users (`GET /api/v2/users/count`); `None` when the account does not
+    /// support counting (404).
+    ///
+    /// # Errors
+    ///
+    /// Any other [`crate::ZendeskError`] of the request.
+    async fn count_users(&self) -> Result<Option<u64>>;
+
+    /// One page of the cursor-based incremental user export with identities attached. `None`
+    /// starts from the beginning (`start_time=0`).
+    ///
+    /// # Errors
+    ///
+    /// Any [`crate::ZendeskError`] of the request.
+    async fn export_users_page(&self, cursor: Option<String>) -> Result<UserExportPage>;
+
+    /// One page of the time-based incremental organization export. `None` starts from the
+    /// beginning; otherwise pass the previous page's `next_page` URL.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ZendeskError::InvalidRequest`] for a `next_page` URL outside the configured
+    /// account, or any error of the request.
+    async fn export_organizations_page(
+        &self,
+        next_page: Option<String>,
+    ) -> Result<OrganizationExportPage>;
+
+    /// Organizations by external id (`GET /api/v2/organizations/show_many?external_ids=`),
+    /// 100 per request.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ZendeskError::InvalidRequest`] for an external id containing a comma, or
+    /// any error of the requests.
+    async fn show_many_organizations_by_external_ids(
+        &self,
+        external_ids: &[String],
+    ) -> Result<Vec<Organization>>;
+
+    /// Organizations whose name matches exactly, ignoring case
+    /// (`GET /api/v2/organizations/search?name=`).
+    ///
+    /// # Errors
+    ///
+    /// Any [`crate::ZendeskError`] of the request.
+    async fn search_organizations_by_name(&self, name: &str) -> Result<Vec<Organization>>;
+
+    /// One page of a user's memberships
+    /// (`GET /api/v2/users/{id}/organization_memberships?page[size]=100`).
+    ///
+    /// # Errors
+    ///
+    /// Any [`crate::ZendeskError`] of the request.
+    async fn list_user_memberships_page(
+        &self,
+        user_id: u64,
+        cursor: Option<String>,
+    ) -> Result<Page<OrganizationMembership>>;
+
+    /// One page of every membership of the account
+    /// (`GET /api/v2/organization_memberships?page[size]=100`).
+    ///
+    /// # Errors
+    ///
+    /// Any [`crate::ZendeskError`] of the request.
+    async fn list_memberships_page(
+        &self,
+        cursor: Option<String>,
+    ) -> Result<Page<OrganizationMembership>>;
+
+    /// One job's status (`GET /api/v2/job_statuses/{id}`).
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ZendeskError::NotFound`] once Zendesk forgot the job, or any other error.
+    async fn show_job_status(&self, id: &str) -> Result<JobStatus>;
+
+    /// Several jobs' statuses (`GET /api/v2/job_statuses/show_many?ids=`), 100 per request.
+    ///
+    /// # Errors
+    ///
+    /// Any [`crate::ZendeskError`] of the requests.
+    async fn show_many_job_statuses(&self, ids: &[String]) -> Result<Vec<JobStatus>>;
+}
+
+/// Writing to Zendesk. Bulk methods take at most [`BULK_LIMIT`] items and answer the queued
+/// job; wait for it with [`crate::JobPoller`].
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait ZendeskWrite: Send + Sync {
+    /// Creates a user (`POST /api/v2/users`). Not retried after a 5xx or timeout.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ZendeskError::ValidationFailed`] e.g. for a duplicate email, or any other
+    /// request error.
+    async fn create_user(&self, user: &NewUser) -> Result<User>;
+
+    /// Updates a user (`PUT /api/v2/users/{id}`). Not retried after a 5xx or timeout.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ZendeskError::InvalidRequest`] for an empty update, or any request error.
+    async fn update_user(&self, update: &UserUpdate) -> Result<User>;
+
+    /// Creates users in a job (`POST /api/v2/users/create_many`).
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ZendeskError::BulkImportDisabled`] when the account does not allow bulk
+    /// import, [`crate::ZendeskError::InvalidRequest`] for 0 or more than [`BULK_LIMIT`]
+    /// users, or any request error.
+    async fn create_many_users(&self, users: &[NewUser]) -> Result<JobStatus>;
+
+    /// Creates or updates users (matched by email or external id) in a job
+    /// (`POST /api/v2/users/create_or_update_many`).
+    ///
+    /// # Errors
+    ///
+    /// As [`ZendeskWrite::create_many_users`].
+    async fn create_or_update_many_users(&self, users: &[NewUser]) -> Result<JobStatus>;
+
+    /// Updates users in a job (`PUT /api/v2/users/update_many`, batch form).
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ZendeskError::InvalidRequest`] for 0 or more than [`BULK_LIMIT`] updates, or
+    /// any request error.
+    async fn update_many_users(&self, updates: &[UserUpdate]) -> Result<JobStatus>;
+
+    /// Creates an organization (`POST /api/v2/organizations`). Not retried after a 5xx or
+    /// timeout.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ZendeskError::ValidationFailed`] e.g. for a name already taken, or any
+    /// other request error.
+    async fn create_organization(&self, org: &NewOrganization) -> Result<Organization>;
+
+    /// Updates an organization (`PUT /api/v2/organizations/{id}`). Not retried after a 5xx
+    /// or timeout.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ZendeskError::InvalidRequest`] for an empty update, or any request error.
+    async fn update_organization(&self, update: &OrganizationUpdate) -> Result<Organization>;
+
+    /// Creates organizations in a job (`POST /api/v2/organizations/create_many`).
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ZendeskError::InvalidRequest`] for 0 or more than [`BULK_LIMIT`]
+    /// organizations, or any request error.
+    async fn create_many_organizations(&self, orgs: &[NewOrganization]) -> Result<JobStatus>;
+
+    /// Creates or updates organizations (matched by external id) in a job
+    /// (`POST /api/v2/organizations/create_or_update_many`). Zendesk's public reference
+    /// documents this bulk form for users only: if the account answers
+    /// [`crate::ZendeskError::NotFound`], fall back to `create_many` and `update_many`.
+    ///
+    /// # Errors
+    ///
+    /// As [`ZendeskWrite::create_many_organizations`].
+    async fn create_or_update_many_organizations(
+        &self,
+        orgs: &[NewOrganization],
+    ) -> Result<JobStatus>;
+
+    /// Updates organizations in a job (`PUT /api/v2/organizations/update_many`, batch form).
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ZendeskError::InvalidRequest`] for 0 or more than [`BULK_LIMIT`] updates, or
+    /// any request error.
+    async fn update_many_organizations(&self, updates: &[OrganizationUpdate]) -> Result<JobStatus>;
+
+    /// Adds a user to an organization (`POST /api/v2/organization_memberships`). Not retried
+    /// after a 5xx or timeout.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ZendeskError::ValidationFailed`] when the membership already exists, or any
+    /// other request error.
+    async fn create_membership(&self, membership: &NewMembership)
+    -> Result<OrganizationMembership>;
+
+    /// Adds memberships in a job (`POST /api/v2/organization_memberships/create_many`).
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ZendeskError::InvalidRequest`] for 0 or more than [`BULK_LIMIT`]
+    /// memberships, or any request error.
+    async fn create_many_memberships(&self, memberships: &[NewMembership]) -> Result<JobStatus>;
+
+    /// Makes a membership the user's default
+    /// (`PUT /api/v2/users/{user_id}/organization_memberships/{membership_id}/make_default`)
+    /// and answers the user's memberships.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ZendeskError::NotFound`] for an unknown membership, or any request error.
+    async fn make_default_membership(
+        &self,
+        user_id: u64,
+        membership_id: u64,
+    ) -> Result<Vec<OrganizationMembership>>;
+}
+
+/// Both halves of the API, for code that reads and writes.
+pub trait ZendeskApi: ZendeskRead + ZendeskWrite {}
+
+impl<T: ZendeskRead + ZendeskWrite + ?Sized> ZendeskApi for T {}

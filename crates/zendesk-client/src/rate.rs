@@ -1,0 +1,467 @@
+//! Client-side rate limiting: a requests-per-minute budget shared by all clones of a client,
+//! pacing from Zendesk's rate-limit headers, and the cap on in-flight bulk jobs.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use reqwest::header::HeaderMap;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::clock::{Clock, lock};
+
+const WINDOW: Duration = Duration::from_secs(60);
+
+/// A parsed `zendesk-ratelimit-*` header: `total=N; remaining=N; resets=S`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitHeader {
+    /// Requests allowed in the window.
+    pub total: Option<u64>,
+    /// Requests left in the window.
+    pub remaining: u64,
+    /// Seconds until the window resets.
+    pub resets: Option<u64>,
+}
+
+/// Parses `total=N; remaining=N; resets=S` (any order, `remaining` required).
+pub fn parse_zendesk_ratelimit(value: &str) -> Option<RateLimitHeader> {
+    let mut total = None;
+    let mut remaining = None;
+    let mut resets = None;
+    for part in value.split([';', ',']) {
+        let Some((key, val)) = part.split_once('=') else {
+            continue;
+        };
+        let val: Option<u64> = val.trim().parse().ok();
+        match key.trim().to_ascii_lowercase().as_str() {
+            "total" => total = val,
+            "remaining" => remaining = val,
+            "resets" => resets = val,
+            _ => {}
+        }
+    }
+    Some(RateLimitHeader {
+        total,
+        remaining: remaining?,
+        resets,
+    })
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+}
+
+fn header_secs(headers: &HeaderMap, name: &str) -> Option<Duration> {
+    let value = header_str(headers, name)?;
+    let secs: f64 = value.parse().ok()?;
+    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
+}
+
+/// How long the server asked to wait: `Retry-After` (seconds), else `ratelimit-reset`.
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    header_secs(headers, "retry-after").or_else(|| header_secs(headers, "ratelimit-reset"))
+}
+
+/// The pause before the next request when `remaining` requests are left until the window
+/// resets in `reset`: none while above `low_watermark`, the whole reset at zero, and the
+/// reset spread over the remaining requests in between.
+pub fn pacing_delay(remaining: u64, reset: Duration, low_watermark: u64) -> Option<Duration> {
+    if remaining == 0 {
+        Some(reset)
+    } else if remaining <= low_watermark {
+        let spread = u32::try_from(remaining.saturating_add(1)).unwrap_or(u32::MAX);
+        Some(reset / spread)
+    } else {
+        None
+    }
+}
+
+#[derive(Debug, Default)]
+struct RateState {
+    sent: VecDeque<Instant>,
+    not_before: Option<Instant>,
+    endpoint_not_before: HashMap<String, Instant>,
+}
+
+/// The shared request budget.
+#[derive(Debug)]
+pub(crate) struct RateLimiter {
+    per_minute: usize,
+    low_watermark: u64,
+    clock: Arc<dyn Clock>,
+    state: Mutex<RateState>,
+}
+
+impl RateLimiter {
+    pub(crate) fn new(per_minute: u32, low_watermark: u64, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            per_minute: usize::try_from(per_minute.max(1)).unwrap_or(usize::MAX),
+            low_watermark,
+            clock,
+            state: Mutex::new(RateState::default()),
+        }
+    }
+
+    /// Waits until a request to `endpoint` fits the budget, then books it.
+    pub(crate) async fn acquire(&self, endpoint: &str) {
+        loop {
+            let wait = {
+                let now = self.clock.now();
+                let mut state = lock(&self.state);
+                while state
+                    .sent
+                    .front()
+                    .is_some_and(|t| now.duration_since(*t) >= WINDOW)
+                {
+                    state.sent.pop_front();
+                }
+                let mut ready_at = now;
+                if let Some(t) = state.not_before {
+                    ready_at = ready_at.max(t);
+                }
+                if let Some(t) = state.endpoint_not_before.get(endpoint) {
+                    ready_at = ready_at.max(*t);
+                }
+                if state.sent.len() >= self.per_minute
+                    && let Some(oldest) = state.sent.front()
+                {
+                    ready_at = ready_at.max(*oldest + WINDOW);
+                }
+                if ready_at <= now {
+                    state.sent.push_back(now);
+                    return;
+                }
+                ready_at - now
+            };
+            tracing::debug!(
+                endpoint,
+                wait_ms = wait.as_millis() as u64,
+                "waiting for rate budget"
+            );
+            self.clock.sleep(wait).await;
+        }
+    }
+
+    /// Holds every request back for `duration` (after a 429).
+    pub(crate) fn pause(&self, duration: Duration) {
+        let until = self.clock.now() + duration;
+        let mut state = lock(&self.state);
+        state.not_before = Some(state.not_before.map_or(until, |t| t.max(until)));
+    }
+
+    /// Learns from an answer's rate-limit headers.
+    pub(crate) fn observe(&self, endpoint: &str, headers: &HeaderMap) {
+        let now = self.clock.now();
+        let account_remaining = header_str(headers, "x-rate-limit-remaining")
+            .or_else(|| header_str(headers, "ratelimit-remaining"))
+            .and_then(|v| v.parse::<u64>().ok());
+        let account_reset = header_secs(headers, "ratelimit-reset").unwrap_or(WINDOW);
+        let mut state = lock(&self.state);
+        if let Some(remaining) = account_remaining
+            && let Some(delay) = pacing_delay(remaining, account_reset, self.low_watermark)
+        {
+            let until = now + delay;
+            state.not_before = Some(state.not_before.map_or(until, |t| t.max(until)));
+        }
+        for (name, value) in headers {
+            let name = name.as_str();
+            if !name.starts_with("zendesk-ratelimit-") || name == "zendesk-ratelimit-inflight-jobs"
+            {
+                continue;
+            }
+            let Some(parsed) = value.to_str().ok().and_then(parse_zendesk_ratelimit) else {
+                continue;
+            };
+            let reset = parsed.resets.map_or(WINDOW, Duration::from_secs);
+            if let Some(delay) = pacing_delay(parsed.remaining, reset, self.low_watermark) {
+                let until = now + delay;
+                let entry = state
+                    .endpoint_not_before
+                    .entry(endpoint.to_owned())
+                    .or_insert(until);
+                *entry = (*entry).max(until);
+            }
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct SlotState {
+    reserved: usize,
+    jobs: HashMap<String, Instant>,
+    server_cap: Option<(usize, Instant)>,
+}
+
+/// In-flight bulk jobs of this client (and its clones).
+#[derive(Debug)]
+pub(crate) struct JobSlots {
+    cap: usize,
+    ttl: Duration,
+    clock: Arc<dyn Clock>,
+    state: Mutex<SlotState>,
+    freed: Notify,
+}
+
+/// A slot taken for a bulk submission; freed on drop unless committed to a job id.
+pub(crate) struct Reservation<'a> {
+    slots: &'a JobSlots,
+    active: bool,
+}
+
+impl Reservation<'_> {
+    /// The submission created job `id`: the slot now belongs to it until it is terminal.
+    pub(crate) fn commit(mut self, id: &str) {
+        let now = self.slots.clock.now();
+        let mut state = lock(&self.slots.state);
+        state.reserved = state.reserved.saturating_sub(1);
+        state.jobs.insert(id.to_owned(), now);
+        self.active = false;
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if self.active {
+            let mut state = lock(&self.slots.state);
+            state.reserved = state.reserved.saturating_sub(1);
+            drop(state);
+            self.slots.freed.notify_waiters();
+        }
+    }
+}
+
+impl JobSlots {
+    pub(crate) fn new(cap: usize, ttl: Duration, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            cap: cap.max(1),
+            ttl,
+            clock,
+            state: Mutex::new(SlotState::default()),
+            freed: Notify::new(),
+        }
+    }
+
+    fn try_reserve(&self) -> bool {
+        let now = self.clock.now();
+        let mut state = lock(&self.state);
+        let ttl = self.ttl;
+        state
+            .jobs
+            .retain(|_, since| now.duration_since(*since) < ttl);
+        let mut cap = self.cap;
+        if let Some((server_cap, until)) = state.server_cap {
+            if now < until {
+                cap = cap.min(server_cap);
+            } else {
+                state.server_cap = None;
+            }
+        }
+        if state.jobs.len() + state.reserved < cap {
+            state.reserved += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Waits for a free slot.
+    pub(crate) async fn reserve(&self) -> Reservation<'_> {
+        loop {
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            if self.try_reserve() {
+                return Reservation {
+                    slots: self,
+                    active: true,
+                };
+            }
+            tracing::debug!("waiting for an in-flight job slot");
+            // Re-check now and then: slots also free up when their TTL or the server's
+            // reset passes, which nobody notifies.
+            tokio::select! {
+                () = &mut freed => {}
+                () = self.clock.sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    }
+
+    /// A job was seen terminal: its slot is free.
+    pub(crate) fn release(&self, id: &str) {
+        let removed = lock(&self.state).jobs.remove(id).is_some();
+        if removed {
+            self.freed.notify_waiters();
+        }
+    }
+
+    /// Learns the account's remaining job capacity from `zendesk-ratelimit-inflight-jobs`.
+    pub(crate) fn observe(&self, headers: &HeaderMap) {
+        let Some(parsed) = header_str(headers, "zendesk-ratelimit-inflight-jobs")
+            .and_then(parse_zendesk_ratelimit)
+        else {
+            return;
+        };
+        let now = self.clock.now();
+        let reset = parsed.resets.map_or(WINDOW, Duration::from_secs);
+        let mut state = lock(&self.state);
+        let held = state.jobs.len() + state.reserved;
+        let remaining = usize::try_from(parsed.remaining).unwrap_or(usize::MAX);
+        state.server_cap = Some((held.saturating_add(remaining), now + reset));
+    }
+
+    /// Jobs currently holding a slot.
+    pub(crate) fn in_flight(&self) -> usize {
+        let state = lock(&self.state);
+        state.jobs.len() + state.reserved
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use reqwest::header::HeaderValue;
+
+    #[test]
+    fn parses_zendesk_ratelimit_headers() {
+        assert_eq!(
+            parse_zendesk_ratelimit("total=30; remaining=29; resets=60"),
+            Some(RateLimitHeader {
+                total: Some(30),
+                remaining: 29,
+                resets: Some(60)
+            })
+        );
+        assert_eq!(
+            parse_zendesk_ratelimit("remaining=0;resets=12"),
+            Some(RateLimitHeader {
+                total: None,
+                remaining: 0,
+                resets: Some(12)
+            })
+        );
+        assert_eq!(parse_zendesk_ratelimit("total=30"), None);
+        assert_eq!(parse_zendesk_ratelimit("garbage"), None);
+    }
+
+    #[test]
+    fn pacing_table() {
+        let reset = Duration::from_secs(60);
+        assert_eq!(pacing_delay(100, reset, 10), None);
+        assert_eq!(pacing_delay(11, reset, 10), None);
+        assert_eq!(
+            pacing_delay(10, reset, 10),
+            Some(Duration::from_nanos(5_454_545_454))
+        );
+        assert_eq!(pacing_delay(1, reset, 10), Some(Duration::from_secs(30)));
+        assert_eq!(pacing_delay(0, reset, 10), Some(reset));
+    }
+
+    #[test]
+    fn retry_after_prefers_retry_after_then_ratelimit_reset() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(retry_after(&headers), None);
+        headers.insert("ratelimit-reset", HeaderValue::from_static("9"));
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(9)));
+        headers.insert("retry-after", HeaderValue::from_static("3"));
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(3)));
+        headers.insert("retry-after", HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(9)));
+    }
+
+    #[tokio::test]
+    async fn budget_waits_for_the_window_to_slide() {
+        let clock = ManualClock::new();
+        let limiter = RateLimiter::new(2, 0, Arc::new(clock.clone()));
+        limiter.acquire("GET /a").await;
+        clock.advance(Duration::from_secs(10));
+        limiter.acquire("GET /a").await;
+        assert!(clock.sleeps().is_empty());
+        limiter.acquire("GET /b").await;
+        // The first request leaves the window 60 s after it was sent.
+        assert_eq!(clock.sleeps(), vec![Duration::from_secs(50)]);
+    }
+
+    #[tokio::test]
+    async fn low_remaining_header_slows_down_and_zero_waits_for_reset() {
+        let clock = ManualClock::new();
+        let limiter = RateLimiter::new(1000, 10, Arc::new(clock.clone()));
+        let mut headers = HeaderMap::new();
+        headers.insert("x-rate-limit-remaining", HeaderValue::from_static("500"));
+        limiter.observe("GET /a", &headers);
+        limiter.acquire("GET /a").await;
+        assert!(clock.sleeps().is_empty());
+
+        headers.insert("x-rate-limit-remaining", HeaderValue::from_static("0"));
+        headers.insert("ratelimit-reset", HeaderValue::from_static("20"));
+        limiter.observe("GET /a", &headers);
+        limiter.acquire("GET /b").await;
+        assert_eq!(clock.sleeps(), vec![Duration::from_secs(20)]);
+    }
+
+    #[tokio::test]
+    async fn endpoint_header_paces_only_that_endpoint() {
+        let clock = ManualClock::new();
+        let limiter = RateLimiter::new(1000, 2, Arc::new(clock.clone()));
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "zendesk-ratelimit-incremental-exports",
+            HeaderValue::from_static("total=10; remaining=1; resets=30"),
+        );
+        limiter.observe("GET /export", &headers);
+        limiter.acquire("GET /other").await;
+        assert!(clock.sleeps().is_empty());
+        limiter.acquire("GET /export").await;
+        assert_eq!(clock.sleeps(), vec![Duration::from_secs(15)]);
+    }
+
+    #[tokio::test]
+    async fn job_slots_block_at_cap_until_released() {
+        let clock = ManualClock::new();
+        let slots = Arc::new(JobSlots::new(
+            2,
+            Duration::from_secs(3600),
+            Arc::new(clock.clone()),
+        ));
+        slots.reserve().await.commit("a");
+        slots.reserve().await.commit("b");
+        assert_eq!(slots.in_flight(), 2);
+        assert!(!slots.try_reserve());
+        slots.release("a");
+        let r = slots.reserve().await;
+        assert_eq!(slots.in_flight(), 2);
+        drop(r);
+        assert_eq!(slots.in_flight(), 1);
+    }
+
+    #[tokio::test]
+    async fn inflight_header_lowers_the_cap_until_reset() {
+        let clock = ManualClock::new();
+        let slots = JobSlots::new(30, Duration::from_secs(3600), Arc::new(clock.clone()));
+        let r = slots.reserve().await;
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "zendesk-ratelimit-inflight-jobs",
+            HeaderValue::from_static("total=30; remaining=0; resets=5"),
+        );
+        slots.observe(&headers);
+        r.commit("j1");
+        assert!(!slots.try_reserve(), "server says no room left");
+        // Waiting in `reserve` lets the manual clock pass the 5 s reset.
+        let _slot = slots.reserve().await;
+        assert!(clock.elapsed() >= Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn forgotten_jobs_expire_after_ttl() {
+        let clock = ManualClock::new();
+        let slots = JobSlots::new(1, Duration::from_secs(10), Arc::new(clock.clone()));
+        slots.reserve().await.commit("lost");
+        let _slot = slots.reserve().await;
+        assert_eq!(clock.elapsed(), Duration::from_secs(10));
+    }
+}
