@@ -207,7 +207,6 @@ impl StateError {
 
 /// The kind of Salesforce record a failure refers to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
 pub enum RecordKind {
     /// An Account, synced to an organization.
     Account,
