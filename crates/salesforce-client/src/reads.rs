@@ -1,5 +1,5 @@
-//! Typed streams for the sync's reads: [`queries`](crate::queries) statements run through
-//! [`query_stream`](crate::query_stream).
+//! Typed streams for the sync's reads: [`queries`] statements run through
+//! [`query_stream`].
 //!
 //! Each stream yields one `Vec` of records per Salesforce page and ends after the first
 //! error. The SOQL is built before the stream is returned, so the arguments need not

@@ -1,0 +1,11 @@
+//! Integration tests of the Salesforce client against local wiremock servers.
+
+mod auth;
+mod config;
+mod errors;
+mod escaping;
+#[cfg(feature = "mock")]
+mod mock;
+mod query;
+mod retries;
+mod support;
