@@ -24,7 +24,7 @@
 //!
 //! # Schema migrations
 //!
-//! The schema version is SQLite's `user_version`. [`MIGRATIONS`](self) is an ordered
+//! The schema version is SQLite's `user_version`. `MIGRATIONS` is an ordered
 //! list; migration `n` (1-based) moves the schema from version `n - 1` to `n` and runs in
 //! its own transaction together with the version bump, so a crash mid-migration leaves
 //! the previous version intact. A file written by a newer sfzd is refused with
