@@ -71,3 +71,8 @@ pub use retry::RetryConfig;
 pub use secrecy::SecretString;
 pub use url::Url;
 pub use usage::{ApiUsage, CallCounts, ENDPOINT_QUERY, ENDPOINT_QUERY_MORE, ENDPOINT_TOKEN};
+
+/// Compiles the README's examples as doctests so they cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
