@@ -29,10 +29,31 @@ pub fn changed_fields(desired: &FieldValues, current: &FieldValues) -> FieldValu
 
 fn same_value(a: &Value, b: &Value) -> bool {
     match (a, b) {
-        (Value::String(a), Value::String(b)) => a.trim() == b.trim(),
-        (Value::String(s), Value::Null) | (Value::Null, Value::String(s)) => s.trim().is_empty(),
-        (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
-        _ => a == b,
+        (Value::Null, other) | (other, Value::Null) => is_blank(other),
+        (Value::Array(_) | Value::Object(_), _) | (_, Value::Array(_) | Value::Object(_)) => a == b,
+        // Scalars compare by their text: a Salesforce number written to a Zendesk text field
+        // comes back as a string, and must not look changed on every run.
+        _ => scalar_text(a) == scalar_text(b),
+    }
+}
+
+fn is_blank(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::String(s) => s.trim().is_empty(),
+        _ => false,
+    }
+}
+
+fn scalar_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.trim().to_owned(),
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", f as i64),
+            Some(f) => f.to_string(),
+            None => n.to_string(),
+        },
+        other => other.to_string(),
     }
 }
 
@@ -152,6 +173,25 @@ mod tests {
             changed,
             [("user_fields.tier".to_owned(), json!("gold"))].into()
         );
+    }
+
+    #[test]
+    fn scalars_compare_by_their_text() {
+        let desired: FieldValues = [
+            ("user_fields.seats".to_owned(), json!(5)),
+            ("user_fields.vip".to_owned(), json!(true)),
+            ("user_fields.ratio".to_owned(), json!(2.5)),
+        ]
+        .into();
+        let current: FieldValues = [
+            ("user_fields.seats".to_owned(), json!("5")),
+            ("user_fields.vip".to_owned(), json!("true")),
+            ("user_fields.ratio".to_owned(), json!(2.5)),
+        ]
+        .into();
+        assert!(changed_fields(&desired, &current).is_empty());
+        let other: FieldValues = [("user_fields.seats".to_owned(), json!(6))].into();
+        assert_eq!(changed_fields(&other, &current).len(), 1);
     }
 
     #[test]
