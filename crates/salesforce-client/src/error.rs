@@ -54,13 +54,14 @@ pub enum SalesforceError {
     },
 
     /// Salesforce rejected the query (`MALFORMED_QUERY`, `INVALID_FIELD`, ...).
-    #[error("salesforce rejected the request ({error_code}): {message}")]
+    #[error("salesforce rejected the request ({error_code}): {}", last_line(.message))]
     Query {
         /// HTTP status, e.g. 400.
         status: u16,
         /// Salesforce `errorCode`, e.g. `MALFORMED_QUERY`.
         error_code: String,
-        /// Salesforce `message`.
+        /// Salesforce `message`. For SOQL errors it repeats the statement with a caret
+        /// under the problem; `Display` shows only its last line.
         message: String,
         /// Salesforce `fields`, when the error names fields.
         fields: Vec<String>,
@@ -175,6 +176,17 @@ fn session_expired_phrase(reauthenticated: bool) -> &'static str {
     }
 }
 
+/// The last non-blank line: SOQL error messages end with the sentence that matters
+/// (`unexpected token: ...`) after echoing the statement.
+fn last_line(message: &str) -> &str {
+    message
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("")
+}
+
 fn object_hint(object: Option<&str>) -> &'static str {
     if object.is_some_and(|o| o.eq_ignore_ascii_case("AccountContactRelation")) {
         " (enable \"Contacts to Multiple Accounts\" in Setup > Account Settings)"
@@ -218,6 +230,20 @@ mod tests {
         assert_eq!(
             other.to_string(),
             "salesforce object Foo__c is not available"
+        );
+    }
+
+    #[test]
+    fn query_error_display_shows_the_last_line_of_the_message() {
+        let err = SalesforceError::Query {
+            status: 400,
+            error_code: "MALFORMED_QUERY".into(),
+            message: "\nSELECT Id FROM Contact WHERE\n      ^\nERROR at Row:1:Column:28\nunexpected token: '<EOF>'".into(),
+            fields: vec![],
+        };
+        assert_eq!(
+            err.to_string(),
+            "salesforce rejected the request (MALFORMED_QUERY): unexpected token: '<EOF>'"
         );
     }
 
