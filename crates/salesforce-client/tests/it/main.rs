@@ -4,6 +4,7 @@ mod auth;
 mod config;
 mod errors;
 mod escaping;
+mod fixtures;
 #[cfg(feature = "mock")]
 mod mock;
 mod query;
