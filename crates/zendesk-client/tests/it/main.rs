@@ -1,0 +1,12 @@
+//! Integration tests of the HTTP client against local `wiremock` servers, one module per
+//! area of the API. Response bodies come from `fixtures/zendesk/`.
+
+mod auth;
+mod common;
+mod errors;
+mod exports;
+mod jobs;
+mod memberships;
+mod organizations;
+mod resilience;
+mod users;
