@@ -1,0 +1,322 @@
+//! Pieces shared by both simulators: request counting, fault injection, clocks and encodings.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard};
+
+use chrono::{DateTime, Duration, Utc};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+
+/// Deterministic fault injection, applied before a request is processed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FaultConfig {
+    /// Seed of the random sequence that decides which requests fail.
+    pub seed: u64,
+    /// Fraction (0.0..=1.0) of write requests answered 500 or 503 without applying them.
+    pub write_failure_rate: f64,
+    /// Fraction (0.0..=1.0) of all API requests answered 503 before any processing.
+    pub unavailable_rate: f64,
+}
+
+/// What the fault injector decided for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fault {
+    None,
+    Unavailable,
+    WriteFailed(u16),
+}
+
+/// Seeded fault decisions; one random draw per decision keeps the sequence reproducible.
+#[derive(Debug)]
+pub(crate) struct FaultInjector {
+    config: FaultConfig,
+    rng: StdRng,
+}
+
+impl FaultInjector {
+    pub(crate) fn new(config: FaultConfig) -> Self {
+        let rng = StdRng::seed_from_u64(config.seed);
+        Self { config, rng }
+    }
+
+    pub(crate) fn decide(&mut self, is_write: bool) -> Fault {
+        if self.config.unavailable_rate > 0.0
+            && self.rng.random::<f64>() < self.config.unavailable_rate
+        {
+            return Fault::Unavailable;
+        }
+        if is_write
+            && self.config.write_failure_rate > 0.0
+            && self.rng.random::<f64>() < self.config.write_failure_rate
+        {
+            let status = if self.rng.random_bool(0.5) { 500 } else { 503 };
+            return Fault::WriteFailed(status);
+        }
+        Fault::None
+    }
+}
+
+/// Request counters of one simulator.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RequestCounts {
+    /// Requests per endpoint key, e.g. `"POST /api/v2/users/create_many"`.
+    pub by_endpoint: BTreeMap<String, u64>,
+    /// API requests with method GET (token requests excluded).
+    pub reads: u64,
+    /// API requests with another method (token requests excluded).
+    pub writes: u64,
+}
+
+impl RequestCounts {
+    /// Requests counted for one endpoint key (0 when never called).
+    pub fn get(&self, key: &str) -> u64 {
+        self.by_endpoint.get(key).copied().unwrap_or(0)
+    }
+
+    /// All counted requests, token requests included.
+    pub fn total(&self) -> u64 {
+        self.by_endpoint.values().sum()
+    }
+
+    pub(crate) fn record(&mut self, key: &str, is_api: bool, is_write: bool) {
+        *self.by_endpoint.entry(key.to_owned()).or_insert(0) += 1;
+        if is_api {
+            if is_write {
+                self.writes += 1;
+            } else {
+                self.reads += 1;
+            }
+        }
+    }
+}
+
+/// One request as the simulator saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LoggedRequest {
+    /// HTTP method.
+    pub method: String,
+    /// Path as sent (with `.json` and ids).
+    pub path: String,
+    /// Raw query string, empty when absent.
+    pub query: String,
+    /// Endpoint key used by the counters.
+    pub endpoint: String,
+    /// Status the simulator answered.
+    pub status: u16,
+}
+
+/// Endpoint key: method plus the path without `.json`, numeric or long hex segments as `{id}`.
+pub(crate) fn endpoint_key(method: &str, path: &str) -> String {
+    let path = path.strip_suffix(".json").unwrap_or(path);
+    let mut out = String::with_capacity(path.len() + method.len() + 1);
+    out.push_str(method);
+    out.push(' ');
+    let mut first = true;
+    for segment in path.split('/') {
+        if !first {
+            out.push('/');
+        }
+        first = false;
+        if is_id_segment(segment) {
+            out.push_str("{id}");
+        } else {
+            out.push_str(segment);
+        }
+    }
+    out
+}
+
+fn is_id_segment(segment: &str) -> bool {
+    if segment.is_empty() {
+        return false;
+    }
+    let all_digits = segment.bytes().all(|b| b.is_ascii_digit());
+    let long_hex = segment.len() >= 16 && segment.bytes().all(|b| b.is_ascii_hexdigit());
+    let sf_id = (segment.len() == 15 || segment.len() == 18)
+        && segment.bytes().all(|b| b.is_ascii_alphanumeric())
+        && segment.bytes().any(|b| b.is_ascii_digit());
+    all_digits || long_hex || sf_id
+}
+
+/// Locks a mutex, recovering the data if a panicking holder poisoned it (state stays usable).
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A clock that never goes backwards and never repeats, so modification stamps order writes.
+#[derive(Debug, Clone)]
+pub(crate) struct MonotonicClock {
+    last: DateTime<Utc>,
+    step: Duration,
+}
+
+impl MonotonicClock {
+    /// `step` is the resolution of the stamps (1 ms for Salesforce, 1 s for Zendesk).
+    pub(crate) fn new(step: Duration) -> Self {
+        Self {
+            last: DateTime::<Utc>::MIN_UTC,
+            step,
+        }
+    }
+
+    pub(crate) fn now(&mut self) -> DateTime<Utc> {
+        let wall = truncate(Utc::now(), self.step);
+        self.last = if wall > self.last {
+            wall
+        } else {
+            self.last + self.step
+        };
+        self.last
+    }
+
+    /// Like `now`, but several stamps may share a value: Zendesk timestamps have second
+    /// resolution and many writes land in the same second.
+    pub(crate) fn now_shared(&mut self) -> DateTime<Utc> {
+        let wall = truncate(Utc::now(), self.step);
+        if wall > self.last {
+            self.last = wall;
+        }
+        self.last
+    }
+
+    /// Makes later stamps come after `t` (used when loading data with given stamps).
+    pub(crate) fn observe(&mut self, t: DateTime<Utc>) {
+        if t > self.last {
+            self.last = t;
+        }
+    }
+}
+
+fn truncate(t: DateTime<Utc>, step: Duration) -> DateTime<Utc> {
+    let step_ms = step.num_milliseconds().max(1);
+    let ms = t.timestamp_millis();
+    DateTime::<Utc>::from_timestamp_millis(ms - ms.rem_euclid(step_ms)).unwrap_or(t)
+}
+
+/// Decodes standard base64 (with or without padding); `None` on invalid input.
+pub(crate) fn base64_decode(input: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(input.len() * 3 / 4);
+    let mut buffer: u32 = 0;
+    let mut bits = 0u32;
+    for c in input.trim_end_matches('=').bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            _ => return None,
+        };
+        buffer = (buffer << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push(((buffer >> bits) & 0xff) as u8);
+        }
+    }
+    Some(out)
+}
+
+/// Parses a query or form string (`a=1&b=x+y`) into decoded pairs.
+pub(crate) fn parse_pairs(raw: &str) -> Vec<(String, String)> {
+    raw.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+/// Percent-decodes one form component; `+` means space.
+pub(crate) fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Percent-encodes a query component (unreserved characters kept).
+pub(crate) fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_keys_strip_json_and_ids() {
+        assert_eq!(
+            endpoint_key(
+                "PUT",
+                "/api/v2/users/123/organization_memberships/9/make_default.json"
+            ),
+            "PUT /api/v2/users/{id}/organization_memberships/{id}/make_default"
+        );
+        assert_eq!(
+            endpoint_key("GET", "/api/v2/job_statuses/0123456789abcdef0123"),
+            "GET /api/v2/job_statuses/{id}"
+        );
+        assert_eq!(
+            endpoint_key("POST", "/api/v2/users/create_many.json"),
+            "POST /api/v2/users/create_many"
+        );
+    }
+
+    #[test]
+    fn base64_roundtrip_of_known_value() {
+        assert_eq!(
+            base64_decode("YWdlbnRAeC5jb20vdG9rZW46c2VjcmV0").as_deref(),
+            Some(&b"agent@x.com/token:secret"[..])
+        );
+        assert_eq!(base64_decode("!!"), None);
+    }
+
+    #[test]
+    fn pairs_are_decoded() {
+        assert_eq!(
+            parse_pairs("q=SELECT+Id%2C+Name&x=%2B1"),
+            vec![
+                ("q".into(), "SELECT Id, Name".into()),
+                ("x".into(), "+1".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn monotonic_clock_never_repeats() {
+        let mut clock = MonotonicClock::new(Duration::milliseconds(1));
+        let a = clock.now();
+        let b = clock.now();
+        assert!(b > a);
+    }
+}

@@ -1,0 +1,339 @@
+//! The Zendesk simulator: configuration, the shared handle and its inspection methods.
+
+mod http;
+mod model;
+mod state;
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use serde_json::{Map, Value, json};
+
+pub use model::{ZdIdentity, ZdMembership, ZdOrganization, ZdUser, ZendeskSnapshot};
+
+use crate::common::{FaultConfig, FaultInjector, LoggedRequest, RequestCounts, lock};
+use crate::server::{RunningServer, bind, serve};
+use crate::{Dataset, SandboxError};
+use state::{Data, ItemError};
+
+/// How the Zendesk simulator behaves.
+#[derive(Clone)]
+pub struct ZendeskSimConfig {
+    /// Account setting "users can belong to multiple organizations".
+    pub multiple_organizations: bool,
+    /// Whether `users/create_many` and `users/create_or_update_many` are enabled (else 403).
+    pub bulk_user_import: bool,
+    /// OAuth client identifier accepted by `POST /oauth/tokens`.
+    pub oauth_client_id: String,
+    /// OAuth client secret accepted by `POST /oauth/tokens`.
+    pub oauth_client_secret: String,
+    /// `(email, api_token)` accepted as Basic `{email}/token:{api_token}`; `None` disables it.
+    pub api_token: Option<(String, String)>,
+    /// Lifetime of issued OAuth access tokens.
+    pub token_lifetime: Duration,
+    /// Account rate limit in requests per minute (sliding 60 s window); `None` = unlimited.
+    pub rate_limit_per_minute: Option<u32>,
+    /// Polls of a job that still report `queued` before it reports `completed`.
+    pub job_polls_before_complete: u32,
+    /// Injected failures.
+    pub faults: FaultConfig,
+}
+
+impl Default for ZendeskSimConfig {
+    fn default() -> Self {
+        Self {
+            multiple_organizations: true,
+            bulk_user_import: true,
+            oauth_client_id: "sfzd-sandbox".into(),
+            oauth_client_secret: "sandbox-secret".into(),
+            api_token: None,
+            token_lifetime: Duration::from_secs(2 * 3600),
+            rate_limit_per_minute: None,
+            job_polls_before_complete: 1,
+            faults: FaultConfig::default(),
+        }
+    }
+}
+
+impl fmt::Debug for ZendeskSimConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ZendeskSimConfig")
+            .field("multiple_organizations", &self.multiple_organizations)
+            .field("bulk_user_import", &self.bulk_user_import)
+            .field("oauth_client_id", &self.oauth_client_id)
+            .field("oauth_client_secret", &"[redacted]")
+            .field(
+                "api_token",
+                &self
+                    .api_token
+                    .as_ref()
+                    .map(|(email, _)| (email, "[redacted]")),
+            )
+            .field("token_lifetime", &self.token_lifetime)
+            .field("rate_limit_per_minute", &self.rate_limit_per_minute)
+            .field("job_polls_before_complete", &self.job_polls_before_complete)
+            .field("faults", &self.faults)
+            .finish()
+    }
+}
+
+/// A background job as the simulator tracks it.
+#[derive(Debug)]
+struct Job {
+    id: String,
+    job_type: &'static str,
+    total: usize,
+    results: Vec<Value>,
+    polls_left: u32,
+    seen_completed: bool,
+}
+
+/// Jobs count as in flight until a poll has reported them completed.
+const MAX_INFLIGHT_JOBS: usize = 30;
+
+#[derive(Debug)]
+struct Inner {
+    config: ZendeskSimConfig,
+    base_url: String,
+    data: Data,
+    jobs: HashMap<String, Job>,
+    inflight: Vec<String>,
+    next_job: u64,
+    tokens: HashMap<String, Instant>,
+    next_token: u64,
+    next_request: u64,
+    window: VecDeque<Instant>,
+    faults: FaultInjector,
+    counts: RequestCounts,
+    log: Vec<LoggedRequest>,
+}
+
+/// Handle to a simulated Zendesk account; clones share the same state.
+#[derive(Debug, Clone)]
+pub struct ZendeskSim {
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl ZendeskSim {
+    /// A simulator with no records; call [`ZendeskSim::serve`] to listen.
+    pub fn new(config: ZendeskSimConfig) -> Self {
+        let inner = Inner {
+            data: Data::new(config.multiple_organizations),
+            faults: FaultInjector::new(config.faults.clone()),
+            config,
+            base_url: String::new(),
+            jobs: HashMap::new(),
+            inflight: Vec::new(),
+            next_job: 1,
+            tokens: HashMap::new(),
+            next_token: 1,
+            next_request: 1,
+            window: VecDeque::new(),
+            counts: RequestCounts::default(),
+            log: Vec::new(),
+        };
+        Self {
+            inner: Arc::new(Mutex::new(inner)),
+        }
+    }
+
+    /// Creates a simulator and serves it on `127.0.0.1:0`.
+    ///
+    /// # Errors
+    /// [`SandboxError::Bind`] when no local port can be bound.
+    pub async fn start(config: ZendeskSimConfig) -> Result<(Self, RunningServer), SandboxError> {
+        let sim = Self::new(config);
+        let server = sim.serve().await?;
+        Ok((sim, server))
+    }
+
+    /// Serves this simulator on `127.0.0.1:0`.
+    ///
+    /// # Errors
+    /// [`SandboxError::Bind`] when no local port can be bound.
+    pub async fn serve(&self) -> Result<RunningServer, SandboxError> {
+        let (listener, url) = bind().await?;
+        lock(&self.inner).base_url = url.clone();
+        let router = Router::new()
+            .fallback(http::handle)
+            .with_state(self.clone());
+        Ok(serve(listener, url, router))
+    }
+
+    /// Base URL of the running server (empty before [`ZendeskSim::serve`]).
+    pub fn base_url(&self) -> String {
+        lock(&self.inner).base_url.clone()
+    }
+
+    /// Copies of all records.
+    pub fn snapshot(&self) -> ZendeskSnapshot {
+        let inner = lock(&self.inner);
+        ZendeskSnapshot {
+            users: inner.data.users.values().cloned().collect(),
+            organizations: inner.data.orgs.values().cloned().collect(),
+            memberships: inner.data.memberships.values().cloned().collect(),
+        }
+    }
+
+    /// The user holding `email` as any identity (case-insensitive).
+    pub fn user_by_email(&self, email: &str) -> Option<ZdUser> {
+        let inner = lock(&self.inner);
+        let id = inner.data.emails.get(&email.trim().to_lowercase())?;
+        inner.data.users.get(id).cloned()
+    }
+
+    /// The organization carrying `external_id` (case-insensitive).
+    pub fn organization_by_external_id(&self, external_id: &str) -> Option<ZdOrganization> {
+        let inner = lock(&self.inner);
+        let id = inner.data.org_by_external_id(external_id)?;
+        inner.data.orgs.get(&id).cloned()
+    }
+
+    /// Memberships of one user, default first then by organization name.
+    pub fn memberships_of(&self, user_id: u64) -> Vec<ZdMembership> {
+        let inner = lock(&self.inner);
+        inner
+            .data
+            .user_memberships_sorted(user_id)
+            .into_iter()
+            .cloned()
+            .collect()
+    }
+
+    /// Request counters since start or the last [`ZendeskSim::reset_counts`].
+    pub fn counts(&self) -> RequestCounts {
+        lock(&self.inner).counts.clone()
+    }
+
+    /// Every request seen since start or the last [`ZendeskSim::reset_counts`].
+    pub fn request_log(&self) -> Vec<LoggedRequest> {
+        lock(&self.inner).log.clone()
+    }
+
+    /// Clears counters and the request log.
+    pub fn reset_counts(&self) {
+        let mut inner = lock(&self.inner);
+        inner.counts = RequestCounts::default();
+        inner.log.clear();
+    }
+
+    /// Jobs submitted but not yet seen completed by a poll.
+    pub fn inflight_jobs(&self) -> usize {
+        lock(&self.inner).inflight.len()
+    }
+
+    /// Changes the account's "multiple organizations" setting.
+    pub fn set_multiple_organizations(&self, enabled: bool) {
+        let mut inner = lock(&self.inner);
+        inner.config.multiple_organizations = enabled;
+        inner.data.multiple_organizations = enabled;
+    }
+
+    /// Enables or disables bulk user imports.
+    pub fn set_bulk_user_import(&self, enabled: bool) {
+        lock(&self.inner).config.bulk_user_import = enabled;
+    }
+
+    /// Invalidates every issued OAuth token (the next call answers 401).
+    pub fn expire_tokens(&self) {
+        lock(&self.inner).tokens.clear();
+    }
+
+    /// Creates a user from an API-shaped object (`{"name":..,"email":..,"organization_id":..}`),
+    /// with the same rules as `POST /api/v2/users`.
+    ///
+    /// # Errors
+    /// [`SandboxError::Rejected`] when a rule rejects it (duplicate email, unknown organization).
+    pub fn add_user(&self, user: Value) -> Result<u64, SandboxError> {
+        let obj = object(user)?;
+        lock(&self.inner).data.create_user(&obj).map_err(rejected)
+    }
+
+    /// Creates an organization from an API-shaped object (`{"name":..,"external_id":..}`).
+    ///
+    /// # Errors
+    /// [`SandboxError::Rejected`] when the name or external id is taken.
+    pub fn add_organization(&self, organization: Value) -> Result<u64, SandboxError> {
+        let obj = object(organization)?;
+        lock(&self.inner).data.create_org(&obj).map_err(rejected)
+    }
+
+    /// Creates a membership with the rules of `POST /api/v2/organization_memberships`.
+    ///
+    /// # Errors
+    /// [`SandboxError::Rejected`] for unknown ids, an existing membership, or a second
+    /// membership while multiple organizations is off.
+    pub fn add_membership(
+        &self,
+        user_id: u64,
+        organization_id: u64,
+        default: bool,
+    ) -> Result<u64, SandboxError> {
+        lock(&self.inner)
+            .data
+            .create_membership(user_id, organization_id, default)
+            .map_err(rejected)
+    }
+
+    /// Loads the dataset's Zendesk side (organizations, then users and their memberships).
+    ///
+    /// # Errors
+    /// [`SandboxError::Rejected`] when the dataset breaks a Zendesk rule.
+    pub fn load(&self, dataset: &Dataset) -> Result<(), SandboxError> {
+        let mut inner = lock(&self.inner);
+        let mut org_ids = Vec::with_capacity(dataset.zendesk_organizations.len());
+        for org in &dataset.zendesk_organizations {
+            let mut obj = Map::new();
+            obj.insert("name".into(), json!(org.name));
+            if let Some(ext) = &org.external_id {
+                obj.insert("external_id".into(), json!(ext));
+            }
+            org_ids.push(inner.data.create_org(&obj).map_err(rejected)?);
+        }
+        for user in &dataset.zendesk_users {
+            let mut obj = Map::new();
+            obj.insert("name".into(), json!(user.name));
+            obj.insert("email".into(), json!(user.email));
+            obj.insert("verified".into(), json!(true));
+            if let Some(org) = user.organization.and_then(|i| org_ids.get(i)) {
+                obj.insert("organization_id".into(), json!(org));
+            }
+            let id = inner.data.create_user(&obj).map_err(rejected)?;
+            // A single-organization account cannot hold extra memberships.
+            let extras = if inner.data.multiple_organizations {
+                user.extra_organizations.as_slice()
+            } else {
+                &[]
+            };
+            for extra in extras {
+                if let Some(org) = org_ids.get(*extra) {
+                    inner
+                        .data
+                        .create_membership(id, *org, false)
+                        .map_err(rejected)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn object(v: Value) -> Result<Map<String, Value>, SandboxError> {
+    match v {
+        Value::Object(m) => Ok(m),
+        _ => Err(SandboxError::Rejected {
+            code: "InvalidValue".into(),
+            description: "expected a JSON object".into(),
+        }),
+    }
+}
+
+fn rejected(e: ItemError) -> SandboxError {
+    SandboxError::Rejected {
+        code: e.code.into(),
+        description: e.description,
+    }
+}
