@@ -137,7 +137,7 @@ async fn bulk_job_polled_to_completion_frees_its_slot() {
     let job = h.client.create_many_users(&users).await.expect("queued");
     assert_eq!(h.client.inflight_jobs(), 1);
     let done = poller(&h)
-        .wait(&h.client, &[job.id.clone()])
+        .wait(&h.client, std::slice::from_ref(&job.id))
         .await
         .expect("done");
     assert_eq!(done.len(), 1);
