@@ -337,11 +337,14 @@ impl HttpZendeskClient {
     ///
     /// # Errors
     ///
-    /// [`ZendeskError::InvalidRequest`] for a negative start time.
+    /// [`ZendeskError::InvalidRequest`] for a negative start time or one less than a minute
+    /// in the past.
     pub fn organization_export_url(&self, start_time: i64) -> Result<String> {
-        if start_time < 0 {
+        // Zendesk refuses a start time in the last minute (those changes are not final yet).
+        let latest = chrono::Utc::now().timestamp() - 60;
+        if !(0..=latest).contains(&start_time) {
             return Err(ZendeskError::InvalidRequest(
-                "start_time must not be negative".into(),
+                "start_time must be between 0 and one minute ago".into(),
             ));
         }
         Ok(self

@@ -79,7 +79,8 @@ pub enum RetryDecision {
 /// `failure` is tried again.
 ///
 /// * 429 and `TooManyJobs` are refusals, never processed: retried for every class, after
-///   `Retry-After` when given (giving up when it exceeds [`RetryConfig::max_retry_after`]).
+///   `Retry-After` when given (giving up when it exceeds [`RetryConfig::max_retry_after`]);
+///   without one, `TooManyJobs` waits the longest backoff since jobs drain slowly.
 /// * Connection failures before sending are retried for every class.
 /// * 5xx (except 501), 409 and dropped connections are retried for reads and bulk writes,
 ///   timeouts for reads only: a bulk job may have been accepted before the timeout.
@@ -100,6 +101,11 @@ pub fn decide(
             return match retry_after {
                 Some(wait) if wait > config.max_retry_after => RetryDecision::GiveUp,
                 Some(wait) => RetryDecision::Wait(wait),
+                // Queued jobs take tens of seconds to drain: a short backoff would only
+                // spend the attempts.
+                None if failure == FailureKind::TooManyJobs => {
+                    RetryDecision::Wait(config.max_backoff)
+                }
                 None => RetryDecision::Wait(backoff),
             };
         }
@@ -165,6 +171,7 @@ mod tests {
             Case { name: "429 without retry-after backs off", failure: Status(429), class: BulkWrite, attempt: 2, retry_after: None, expected: wait(secs(2)) },
             Case { name: "429 retry-after too long gives up", failure: Status(429), class: Read, attempt: 1, retry_after: Some(secs(3600)), expected: give_up },
             Case { name: "too many jobs waits and resubmits", failure: TooManyJobs, class: BulkWrite, attempt: 1, retry_after: Some(secs(10)), expected: wait(secs(10)) },
+            Case { name: "too many jobs without retry-after waits the longest backoff", failure: TooManyJobs, class: BulkWrite, attempt: 1, retry_after: None, expected: wait(secs(5)) },
             Case { name: "503 read backs off", failure: Status(503), class: Read, attempt: 1, retry_after: None, expected: wait(secs(1)) },
             Case { name: "503 read keeps server's retry-after", failure: Status(503), class: Read, attempt: 1, retry_after: Some(secs(4)), expected: wait(secs(4)) },
             Case { name: "500 bulk write: job not accepted", failure: Status(500), class: BulkWrite, attempt: 3, retry_after: None, expected: wait(secs(4)) },

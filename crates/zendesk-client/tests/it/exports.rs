@@ -152,3 +152,13 @@ async fn organization_export_refuses_next_page_on_another_host() {
     assert!(matches!(err, ZendeskError::InvalidRequest(_)));
     assert_eq!(h.client.calls().total(), 0, "no credentials sent anywhere");
 }
+
+#[tokio::test]
+async fn organization_export_start_must_be_a_minute_in_the_past() {
+    let h = harness().await;
+    let now = chrono::Utc::now().timestamp();
+    assert!(h.client.organization_export_url(now).is_err());
+    assert!(h.client.organization_export_url(-1).is_err());
+    assert!(h.client.organization_export_url(now - 120).is_ok());
+    assert!(h.client.organization_export_url(0).is_ok());
+}

@@ -7,6 +7,8 @@ mod errors;
 mod exports;
 mod jobs;
 mod memberships;
+#[cfg(feature = "mock")]
+mod mock;
 mod organizations;
 mod resilience;
 mod users;
