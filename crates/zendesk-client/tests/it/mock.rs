@@ -39,8 +39,10 @@ async fn mocks_drive_streams_and_writes() {
         .create_many_users(&[NewUser::new("A", "a@x.com")])
         .await
         .expect("job");
-    let mut poll = zendesk_client::PollConfig::default();
-    poll.clock = std::sync::Arc::new(zendesk_client::ManualClock::new());
+    let poll = zendesk_client::PollConfig {
+        clock: std::sync::Arc::new(zendesk_client::ManualClock::new()),
+        ..Default::default()
+    };
     let done = JobPoller::new(poll)
         .wait(read, &[job.id])
         .await
