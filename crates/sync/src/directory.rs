@@ -1,0 +1,163 @@
+//! Finding the Zendesk side of a chunk: users by email and their memberships, by whichever
+//! way costs fewer calls. A full run over many emails reads the whole account once through
+//! the incremental export (1,000 users a call); an incremental run searches each email.
+
+use std::collections::{BTreeSet, HashMap};
+
+use domain::{Email, FieldValues, OrganizationId, UserId};
+use futures::TryStreamExt;
+use zendesk_client::{ZendeskError, ZendeskRead, stream};
+
+use crate::mapping::{FieldMapping, user_fields};
+
+/// What the rules need of a Zendesk user, without memberships.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserRecord {
+    /// Zendesk id.
+    pub id: UserId,
+    /// Default organization.
+    pub default_organization: Option<OrganizationId>,
+    /// Current values of the mapped fields.
+    pub fields: FieldValues,
+}
+
+fn record(user: &zendesk_client::User, mapping: &FieldMapping) -> UserRecord {
+    UserRecord {
+        id: UserId(user.id),
+        default_organization: user.organization_id.map(OrganizationId),
+        fields: user_fields(user, mapping),
+    }
+}
+
+/// How users are found.
+pub enum Directory {
+    /// Every active user of the account, by each of its emails (read once).
+    Indexed(HashMap<String, UserRecord>),
+    /// One search per email.
+    Search,
+}
+
+impl Directory {
+    /// Reads every user of the account through the incremental export.
+    ///
+    /// # Errors
+    /// The export's error.
+    pub async fn load(
+        read: &dyn ZendeskRead,
+        mapping: &FieldMapping,
+    ) -> Result<Self, ZendeskError> {
+        let mut index = HashMap::new();
+        let mut users = Box::pin(stream::users_export_stream(read, None));
+        while let Some(user) = users.try_next().await? {
+            // The export also lists deleted users; their emails are free again.
+            if !user.active {
+                continue;
+            }
+            let rec = record(&user, mapping);
+            for email in user.emails() {
+                index.insert(email.trim().to_lowercase(), rec.clone());
+            }
+        }
+        tracing::info!(
+            emails = index.len(),
+            "read the Zendesk users through the incremental export"
+        );
+        Ok(Self::Indexed(index))
+    }
+
+    /// The users with these emails.
+    ///
+    /// # Errors
+    /// A search's error.
+    pub async fn lookup(
+        &self,
+        read: &dyn ZendeskRead,
+        mapping: &FieldMapping,
+        emails: &[Email],
+    ) -> Result<HashMap<Email, UserRecord>, ZendeskError> {
+        let mut found = HashMap::new();
+        match self {
+            Self::Indexed(index) => {
+                for email in emails {
+                    if let Some(user) = index.get(email.as_str()) {
+                        found.insert(email.clone(), user.clone());
+                    }
+                }
+            }
+            Self::Search => {
+                for email in emails {
+                    let users = read.search_users_by_email(email.as_str()).await?;
+                    // Search is not exact matching: keep only a user that has this email.
+                    let user = users.iter().find(|u| {
+                        u.active
+                            && u.emails()
+                                .any(|e| e.trim().eq_ignore_ascii_case(email.as_str()))
+                    });
+                    if let Some(user) = user {
+                        found.insert(email.clone(), record(user, mapping));
+                    }
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// Memberships of users, read per user or for the whole account at once.
+pub enum Memberships {
+    /// Every membership of the account, read on first use.
+    Account(Option<HashMap<UserId, BTreeSet<OrganizationId>>>),
+    /// One listing per user.
+    PerUser,
+}
+
+impl Memberships {
+    /// The memberships of `users`.
+    ///
+    /// # Errors
+    /// A listing's error.
+    pub async fn of(
+        &mut self,
+        read: &dyn ZendeskRead,
+        users: &[UserId],
+    ) -> Result<HashMap<UserId, BTreeSet<OrganizationId>>, ZendeskError> {
+        let mut result = HashMap::new();
+        if users.is_empty() {
+            return Ok(result);
+        }
+        match self {
+            Self::Account(cache) => {
+                if cache.is_none() {
+                    let mut all: HashMap<UserId, BTreeSet<OrganizationId>> = HashMap::new();
+                    let mut memberships = Box::pin(stream::memberships_stream(read));
+                    while let Some(m) = memberships.try_next().await? {
+                        all.entry(UserId(m.user_id))
+                            .or_default()
+                            .insert(OrganizationId(m.organization_id));
+                    }
+                    tracing::info!(
+                        users = all.len(),
+                        "read the account's organization memberships"
+                    );
+                    *cache = Some(all);
+                }
+                let all = cache.as_ref().map(|c| c as &HashMap<_, _>);
+                for user in users {
+                    let orgs = all.and_then(|a| a.get(user)).cloned().unwrap_or_default();
+                    result.insert(*user, orgs);
+                }
+            }
+            Self::PerUser => {
+                for user in users {
+                    let orgs: BTreeSet<OrganizationId> =
+                        stream::user_memberships_stream(read, user.0)
+                            .map_ok(|m| OrganizationId(m.organization_id))
+                            .try_collect()
+                            .await?;
+                    result.insert(*user, orgs);
+                }
+            }
+        }
+        Ok(result)
+    }
+}

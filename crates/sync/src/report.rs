@@ -1,0 +1,208 @@
+//! The run report of CLI.md: counts per object, skipped and failed records, API calls and
+//! duration, serialized as the operator contract's JSON. A dry run also carries its plan.
+
+use serde::{Deserialize, Serialize};
+
+/// `full` or `incremental`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunMode {
+    /// Every record is considered.
+    Full,
+    /// Records changed since the last committed watermark, with their email groups.
+    Incremental,
+}
+
+impl RunMode {
+    /// `full` or `incremental`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Full => "full",
+            Self::Incremental => "incremental",
+        }
+    }
+}
+
+/// Organization counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrganizationCounts {
+    /// Organizations created.
+    pub created: u64,
+    /// Organizations updated or linked.
+    pub updated: u64,
+    /// Organizations that already had every mapped value.
+    pub unchanged: u64,
+    /// Accounts whose write failed.
+    pub failed: u64,
+}
+
+/// User counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserCounts {
+    /// Users created.
+    pub created: u64,
+    /// Users whose fields or organization were written.
+    pub updated: u64,
+    /// Matched users left as they were.
+    pub unchanged: u64,
+    /// Matched users whose fields were not synced: "default org doesn't match".
+    pub fields_skipped_default_org_mismatch: u64,
+    /// Users whose write failed.
+    pub failed: u64,
+}
+
+/// Membership counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MembershipCounts {
+    /// Memberships added.
+    pub created: u64,
+    /// Memberships that were already there.
+    pub already_present: u64,
+    /// Memberships whose write failed.
+    pub failed: u64,
+}
+
+/// A record left out, with its reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Skipped {
+    /// The Salesforce record.
+    pub salesforce_id: String,
+    /// Why it was left out.
+    pub reason: String,
+}
+
+/// A record whose write failed; it is retried next run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordError {
+    /// The Salesforce record.
+    pub salesforce_id: String,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// API calls made by the run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiCalls {
+    /// Requests sent to Salesforce.
+    pub salesforce: u64,
+    /// Requests sent to Zendesk.
+    pub zendesk: u64,
+}
+
+/// One planned action of a dry run (or of a real run, for the log), with its rules.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedAction {
+    /// What would be written, e.g. `create user ann@example.com in organization 42`.
+    pub action: String,
+    /// The rules behind it, by name.
+    pub rules: Vec<String>,
+    /// The Salesforce records behind it.
+    pub salesforce_ids: Vec<String>,
+}
+
+/// The report of one run (CLI.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    /// `full` or `incremental`.
+    pub mode: RunMode,
+    /// Whether this was a dry run (no write reached Zendesk).
+    pub dry_run: bool,
+    /// Organization counts.
+    pub organizations: OrganizationCounts,
+    /// User counts.
+    pub users: UserCounts,
+    /// Membership counts.
+    pub memberships: MembershipCounts,
+    /// Records left out with their reasons.
+    pub skipped: Vec<Skipped>,
+    /// Records whose writes failed; retried next run.
+    pub errors: Vec<RecordError>,
+    /// Requests sent to each API.
+    pub api_calls: ApiCalls,
+    /// Wall time of the run.
+    pub duration_ms: u64,
+    /// Things the operator should know (e.g. a fallback from Zendesk's bulk user import).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    /// The plan, on a dry run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plan: Vec<PlannedAction>,
+}
+
+impl Report {
+    /// An empty report for a run.
+    pub fn new(mode: RunMode, dry_run: bool) -> Self {
+        Self {
+            mode,
+            dry_run,
+            organizations: OrganizationCounts::default(),
+            users: UserCounts::default(),
+            memberships: MembershipCounts::default(),
+            skipped: Vec::new(),
+            errors: Vec::new(),
+            api_calls: ApiCalls::default(),
+            duration_ms: 0,
+            warnings: Vec::new(),
+            plan: Vec::new(),
+        }
+    }
+
+    /// Whether some record failed (exit status 3).
+    pub fn has_failures(&self) -> bool {
+        !self.errors.is_empty()
+    }
+
+    /// Adds a warning once.
+    pub fn warn_once(&mut self, warning: impl Into<String>) {
+        let warning = warning.into();
+        if !self.warnings.contains(&warning) {
+            tracing::warn!("{warning}");
+            self.warnings.push(warning);
+        }
+    }
+
+    /// Records a failed record.
+    pub fn error(&mut self, salesforce_id: impl Into<String>, message: impl Into<String>) {
+        let (salesforce_id, message) = (salesforce_id.into(), message.into());
+        tracing::error!(salesforce_id = %salesforce_id, "{message}");
+        self.errors.push(RecordError {
+            salesforce_id,
+            message,
+        });
+    }
+
+    /// Records a skipped record.
+    pub fn skip(&mut self, salesforce_id: impl Into<String>, reason: impl Into<String>) {
+        let (salesforce_id, reason) = (salesforce_id.into(), reason.into());
+        tracing::info!(salesforce_id = %salesforce_id, "skipped: {reason}");
+        self.skipped.push(Skipped {
+            salesforce_id,
+            reason,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serializes_to_the_operator_contract() {
+        let report = Report::new(RunMode::Incremental, false);
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "mode": "incremental",
+                "dry_run": false,
+                "organizations": {"created": 0, "updated": 0, "unchanged": 0, "failed": 0},
+                "users": {"created": 0, "updated": 0, "unchanged": 0, "fields_skipped_default_org_mismatch": 0, "failed": 0},
+                "memberships": {"created": 0, "already_present": 0, "failed": 0},
+                "skipped": [],
+                "errors": [],
+                "api_calls": {"salesforce": 0, "zendesk": 0},
+                "duration_ms": 0
+            })
+        );
+    }
+}

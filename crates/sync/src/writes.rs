@@ -1,0 +1,391 @@
+//! Writing to Zendesk in bulk: items are cut into jobs of at most 100, every job of a round
+//! is submitted before any is polled, and all of them are polled together, so a round costs
+//! one request per job plus a few status checks. Each item's outcome is mapped back to the
+//! caller's key. Where Zendesk refuses bulk user import, users fall back to single calls.
+
+use std::collections::HashMap;
+
+use zendesk_client::{
+    BULK_LIMIT, ItemOutcome, JobPoller, JobStatus, NewMembership, NewOrganization, NewUser,
+    OrganizationUpdate, UserUpdate, ZendeskError, ZendeskRead, ZendeskWrite,
+};
+
+/// What happened to one item.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Written; the record's id when Zendesk reported it.
+    Done(Option<u64>),
+    /// A membership that already existed.
+    AlreadyPresent,
+    /// Refused, with Zendesk's reason; retried next run.
+    Failed(String),
+}
+
+/// A submission failure that stops the run (Zendesk unreachable, credentials refused, ...).
+pub type Fatal = ZendeskError;
+
+/// Whether an error on a whole submission means Zendesk cannot be written to right now
+/// (stop the run, keep the watermark), rather than a refusal of these items.
+fn is_fatal(error: &ZendeskError) -> bool {
+    error.is_retryable()
+        || matches!(
+            error,
+            ZendeskError::Unauthorized { .. }
+                | ZendeskError::Forbidden { .. }
+                | ZendeskError::InvalidConfig(_)
+        )
+}
+
+fn describe(error: &ZendeskError) -> String {
+    match error {
+        ZendeskError::ValidationFailed {
+            description,
+            details: Some(details),
+            ..
+        } => {
+            format!("{description}: {details}")
+        }
+        other => other.to_string(),
+    }
+}
+
+fn item_message(error: &str, details: Option<&serde_json::Value>) -> String {
+    match details {
+        Some(serde_json::Value::String(s)) if !s.is_empty() => format!("{error}: {s}"),
+        Some(details) if !details.is_null() => format!("{error}: {details}"),
+        _ => error.to_owned(),
+    }
+}
+
+/// Whether a failed membership item says the membership already exists.
+fn already_member(error: &str, details: Option<&serde_json::Value>) -> bool {
+    let text = format!(
+        "{error} {}",
+        details.map(ToString::to_string).unwrap_or_default()
+    )
+    .to_lowercase();
+    text.contains("already") || text.contains("duplicate") || text.contains("taken")
+}
+
+/// The kind of items a job carries; decides how results map back and how failures read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Create,
+    Update,
+    Membership,
+}
+
+struct Submitted<K> {
+    job_id: String,
+    keys: Vec<K>,
+    /// For updates: the record id of each key, since results name ids, not positions.
+    ids: Vec<u64>,
+    kind: Kind,
+}
+
+/// One round of writes: every job is submitted first, then all are polled together, so
+/// the status checks of a round cost one request per 100 jobs and backoff step.
+pub struct Round<K> {
+    submitted: Vec<Submitted<K>>,
+    outcomes: Vec<(K, Outcome)>,
+}
+
+impl<K> Default for Round<K> {
+    fn default() -> Self {
+        Self {
+            submitted: Vec::new(),
+            outcomes: Vec::new(),
+        }
+    }
+}
+
+/// Submits and polls bulk jobs for one run.
+pub struct BulkWriter<'a> {
+    read: &'a dyn ZendeskRead,
+    write: &'a dyn ZendeskWrite,
+    poller: JobPoller,
+    bulk_users_disabled: bool,
+}
+
+/// Submits one bulk job per batch of a kind, recording refused batches as failed items.
+macro_rules! submit_batches {
+    ($self:ident, $round:ident, $items:ident, $call:ident, $kind:expr, $ids:expr) => {{
+        for batch in chunks($items) {
+            let items: Vec<_> = batch.iter().map(|(_, item)| item.clone()).collect();
+            match $self.write.$call(&items).await {
+                Ok(job) => $round.submitted.push(Submitted {
+                    job_id: job.id,
+                    ids: items.iter().map($ids).collect(),
+                    keys: batch.into_iter().map(|(k, _)| k).collect(),
+                    kind: $kind,
+                }),
+                Err(err) if is_fatal(&err) => return Err(err),
+                Err(err) => {
+                    let message = describe(&err);
+                    $round.outcomes.extend(
+                        batch
+                            .into_iter()
+                            .map(|(k, _)| (k, Outcome::Failed(message.clone()))),
+                    );
+                }
+            }
+        }
+        Ok(())
+    }};
+}
+
+impl<'a> BulkWriter<'a> {
+    /// A writer using the given APIs and job poller.
+    pub fn new(read: &'a dyn ZendeskRead, write: &'a dyn ZendeskWrite, poller: JobPoller) -> Self {
+        Self {
+            read,
+            write,
+            poller,
+            bulk_users_disabled: false,
+        }
+    }
+
+    /// Whether Zendesk refused bulk user import during this run.
+    pub fn bulk_users_disabled(&self) -> bool {
+        self.bulk_users_disabled
+    }
+
+    /// Creates users in bulk; where Zendesk refuses bulk import, one call per user.
+    ///
+    /// # Errors
+    /// A [`Fatal`] error when Zendesk cannot be written to.
+    pub async fn create_users<K: Clone>(
+        &mut self,
+        round: &mut Round<K>,
+        users: Vec<(K, NewUser)>,
+    ) -> Result<(), Fatal> {
+        let mut rest = users;
+        while !self.bulk_users_disabled && !rest.is_empty() {
+            let batch: Vec<(K, NewUser)> = rest.drain(..rest.len().min(BULK_LIMIT)).collect();
+            let items: Vec<NewUser> = batch.iter().map(|(_, u)| u.clone()).collect();
+            match self.write.create_many_users(&items).await {
+                Ok(job) => round.submitted.push(Submitted {
+                    job_id: job.id,
+                    keys: batch.into_iter().map(|(k, _)| k).collect(),
+                    ids: Vec::new(),
+                    kind: Kind::Create,
+                }),
+                Err(ZendeskError::BulkImportDisabled { .. }) => {
+                    self.bulk_users_disabled = true;
+                    rest.splice(0..0, batch);
+                }
+                Err(err) if is_fatal(&err) => return Err(err),
+                Err(err) => {
+                    let message = describe(&err);
+                    round.outcomes.extend(
+                        batch
+                            .into_iter()
+                            .map(|(k, _)| (k, Outcome::Failed(message.clone()))),
+                    );
+                }
+            }
+        }
+        // Single calls are answered at once; the client keeps them within the rate budget.
+        for (key, user) in rest {
+            let outcome = match self.write.create_user(&user).await {
+                Ok(created) => Outcome::Done(Some(created.id)),
+                Err(err) if is_fatal(&err) => return Err(err),
+                Err(err) => Outcome::Failed(describe(&err)),
+            };
+            round.outcomes.push((key, outcome));
+        }
+        Ok(())
+    }
+
+    /// Updates users (never their email; `organization_id` only where the update sets it).
+    ///
+    /// # Errors
+    /// A [`Fatal`] error when Zendesk cannot be written to.
+    pub async fn update_users<K: Clone>(
+        &mut self,
+        round: &mut Round<K>,
+        updates: Vec<(K, UserUpdate)>,
+    ) -> Result<(), Fatal> {
+        submit_batches!(
+            self,
+            round,
+            updates,
+            update_many_users,
+            Kind::Update,
+            UserUpdate::id
+        )
+    }
+
+    /// Creates organizations.
+    ///
+    /// # Errors
+    /// A [`Fatal`] error when Zendesk cannot be written to.
+    pub async fn create_organizations<K: Clone>(
+        &mut self,
+        round: &mut Round<K>,
+        orgs: Vec<(K, NewOrganization)>,
+    ) -> Result<(), Fatal> {
+        submit_batches!(
+            self,
+            round,
+            orgs,
+            create_many_organizations,
+            Kind::Create,
+            |_| 0
+        )
+    }
+
+    /// Updates organizations.
+    ///
+    /// # Errors
+    /// A [`Fatal`] error when Zendesk cannot be written to.
+    pub async fn update_organizations<K: Clone>(
+        &mut self,
+        round: &mut Round<K>,
+        updates: Vec<(K, OrganizationUpdate)>,
+    ) -> Result<(), Fatal> {
+        submit_batches!(
+            self,
+            round,
+            updates,
+            update_many_organizations,
+            Kind::Update,
+            OrganizationUpdate::id
+        )
+    }
+
+    /// Creates memberships; one that already exists counts as [`Outcome::AlreadyPresent`].
+    ///
+    /// # Errors
+    /// A [`Fatal`] error when Zendesk cannot be written to.
+    pub async fn create_memberships<K: Clone>(
+        &mut self,
+        round: &mut Round<K>,
+        memberships: Vec<(K, NewMembership)>,
+    ) -> Result<(), Fatal> {
+        submit_batches!(
+            self,
+            round,
+            memberships,
+            create_many_memberships,
+            Kind::Membership,
+            |_| 0
+        )
+    }
+
+    /// Polls every job of the round together and maps each item's result to its key.
+    ///
+    /// # Errors
+    /// A [`Fatal`] error when Zendesk cannot be read.
+    pub async fn finish<K: Clone>(&self, round: Round<K>) -> Result<Vec<(K, Outcome)>, Fatal> {
+        let Round {
+            submitted,
+            mut outcomes,
+        } = round;
+        if submitted.is_empty() {
+            return Ok(outcomes);
+        }
+        let ids: Vec<String> = submitted.iter().map(|s| s.job_id.clone()).collect();
+        let statuses: HashMap<String, JobStatus> = match self.poller.wait(self.read, &ids).await {
+            Ok(statuses) => statuses.into_iter().map(|s| (s.id.clone(), s)).collect(),
+            Err(err) if is_fatal(&err) => return Err(err),
+            Err(err) => {
+                // The jobs' fate is unknown: report their items failed so the next run
+                // re-reads Zendesk and finishes what is missing.
+                let message = format!("job status unknown: {err}");
+                for job in submitted {
+                    outcomes.extend(
+                        job.keys
+                            .into_iter()
+                            .map(|k| (k, Outcome::Failed(message.clone()))),
+                    );
+                }
+                return Ok(outcomes);
+            }
+        };
+        for job in submitted {
+            match statuses.get(&job.job_id) {
+                Some(status) => outcomes.extend(map_results(&job, status)),
+                None => {
+                    let message = format!("job {} was not reported", job.job_id);
+                    outcomes.extend(
+                        job.keys
+                            .into_iter()
+                            .map(|k| (k, Outcome::Failed(message.clone()))),
+                    );
+                }
+            }
+        }
+        Ok(outcomes)
+    }
+}
+
+fn chunks<T>(items: Vec<T>) -> Vec<Vec<T>> {
+    let mut items = items.into_iter().peekable();
+    let mut out = Vec::new();
+    while items.peek().is_some() {
+        out.push(items.by_ref().take(BULK_LIMIT).collect());
+    }
+    out
+}
+
+/// Maps a finished job's per-item results to the submitted keys: by `index` for creates
+/// (falling back to position), by record `id` for updates.
+fn map_results<K: Clone>(job: &Submitted<K>, status: &JobStatus) -> Vec<(K, Outcome)> {
+    let mut by_key: Vec<Option<Outcome>> = vec![None; job.keys.len()];
+    for (position, result) in status.results.iter().enumerate() {
+        let slot = match job.kind {
+            Kind::Update => result
+                .id
+                .and_then(|id| job.ids.iter().position(|i| *i == id))
+                .or_else(|| result.index.filter(|i| *i < job.keys.len())),
+            Kind::Create | Kind::Membership => result
+                .index
+                .or(Some(position))
+                .filter(|i| *i < job.keys.len()),
+        };
+        let Some(slot) = slot else { continue };
+        let outcome = match result.outcome() {
+            ItemOutcome::Created { id } | ItemOutcome::Updated { id } => Outcome::Done(id),
+            ItemOutcome::Failed { error, details } => {
+                if job.kind == Kind::Membership && already_member(&error, details.as_ref()) {
+                    Outcome::AlreadyPresent
+                } else {
+                    Outcome::Failed(item_message(&error, details.as_ref()))
+                }
+            }
+            // Zendesk listed the item without saying it failed: count it done.
+            ItemOutcome::Unknown => Outcome::Done(result.id),
+        };
+        by_key[slot] = Some(outcome);
+    }
+    let job_failed = !matches!(status.status, zendesk_client::JobState::Completed);
+    job.keys
+        .iter()
+        .cloned()
+        .zip(by_key)
+        .enumerate()
+        .map(|(i, (key, outcome))| {
+            let outcome = outcome.unwrap_or_else(|| {
+                if job_failed {
+                    Outcome::Failed(format!(
+                        "job {} ended {}: {}",
+                        job.job_id,
+                        status.status.as_str(),
+                        status.message.clone().unwrap_or_default()
+                    ))
+                } else if job.kind == Kind::Update {
+                    // Zendesk lists updated records by id; one it did not list is taken as
+                    // written (the next run compares values again and repairs a miss).
+                    Outcome::Done(job.ids.get(i).copied())
+                } else {
+                    Outcome::Failed(format!(
+                        "job {} reported no result for this item",
+                        job.job_id
+                    ))
+                }
+            });
+            (key, outcome)
+        })
+        .collect()
+}
