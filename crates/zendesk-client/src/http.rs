@@ -274,8 +274,6 @@ struct OrganizationExportAnswer {
     next_page: Option<String>,
     #[serde(default)]
     end_of_stream: bool,
-    #[serde(default)]
-    end_time: Option<i64>,
 }
 
 impl HttpZendeskClient {
@@ -876,7 +874,6 @@ impl ZendeskRead for HttpZendeskClient {
             organizations: page.organizations,
             next_page: page.next_page,
             end_of_stream: page.end_of_stream,
-            end_time: page.end_time,
         })
     }
 

@@ -11,7 +11,6 @@ use serde_json::Value;
 use crate::api::ZendeskRead;
 use crate::clock::{Clock, TokioClock};
 use crate::error::ZendeskError;
-use crate::models::JsonMap;
 
 /// Where a job is in its life.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -102,9 +101,6 @@ pub struct JobResult {
     /// Details of a failed item (a string or an object).
     #[serde(default)]
     pub details: Option<Value>,
-    /// Every other field Zendesk sent (`external_id`, `email`, ...).
-    #[serde(flatten)]
-    pub extra: JsonMap,
 }
 
 /// What happened to one submitted item.

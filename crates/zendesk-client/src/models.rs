@@ -30,7 +30,6 @@ fn default_true() -> bool {
 
 /// The account settings this crate reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
 pub struct AccountSettings {
     /// Whether users may belong to several organizations
     /// (`settings.user.multiple_organizations`; absent means `false`).
@@ -177,9 +176,6 @@ pub struct OrganizationMembership {
     /// non-default memberships, read as `false`).
     #[serde(default, deserialize_with = "null_as_default")]
     pub default: bool,
-    /// Every other field Zendesk sent (`organization_name`, `view_tickets`, ...).
-    #[serde(flatten)]
-    pub extra: JsonMap,
 }
 
 /// One page of a cursor-paginated list.
@@ -193,7 +189,6 @@ pub struct Page<T> {
 
 /// One page of the cursor-based incremental user export.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct UserExportPage {
     /// Users changed since the cursor, each with its sideloaded identities attached.
     pub users: Vec<User>,
@@ -216,16 +211,14 @@ impl UserExportPage {
 
 /// One page of the time-based incremental organization export.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct OrganizationExportPage {
     /// Organizations changed since the page's start time.
     pub organizations: Vec<Organization>,
     /// The full URL of the next page.
     pub next_page: Option<String>,
-    /// `true` when the export has caught up with the present.
+    /// `true` when the export has caught up with the present. The last `next_page` is
+    /// the checkpoint to resume from later.
     pub end_of_stream: bool,
-    /// The unix time to start the next export from.
-    pub end_time: Option<i64>,
 }
 
 impl OrganizationExportPage {
@@ -239,7 +232,6 @@ impl OrganizationExportPage {
             organizations,
             next_page,
             end_of_stream,
-            end_time: None,
         }
     }
 }

@@ -145,7 +145,6 @@ mod tests {
             user_id: 1,
             organization_id: id * 10,
             default: false,
-            extra: Default::default(),
         }
     }
 

@@ -136,7 +136,16 @@ async fn organization_export_can_start_at_a_time() {
         .await
         .expect("page");
     assert!(page.end_of_stream);
-    assert_eq!(page.end_time, Some(1601357600));
+    assert_eq!(
+        page.next_page.as_deref(),
+        Some(
+            format!(
+                "{}/api/v2/incremental/organizations.json?start_time=1601357600",
+                h.base()
+            )
+            .as_str()
+        )
+    );
 }
 
 #[tokio::test]
