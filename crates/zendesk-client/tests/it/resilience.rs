@@ -428,3 +428,53 @@ async fn refused_connection_is_retried_then_reported_as_connect() {
     assert!(err.is_retryable());
     assert_eq!(client.calls().total(), 3, "max_attempts requests");
 }
+
+#[tokio::test]
+async fn timeouts_are_retried_for_reads_but_not_for_single_writes() {
+    let h = harness_with(Auth::bearer(TOKEN), |c| {
+        c.timeout = Duration::from_millis(100)
+    })
+    .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/users/1"))
+        .respond_with(json_response(200, "users_show.json").set_delay(Duration::from_millis(400)))
+        .expect(3)
+        .mount(&h.server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path("/api/v2/users/1"))
+        .respond_with(json_response(200, "users_update.json").set_delay(Duration::from_millis(400)))
+        .expect(1)
+        .mount(&h.server)
+        .await;
+    let err = h.client.show_user(1).await.expect_err("always slow");
+    assert!(
+        matches!(
+            err,
+            ZendeskError::Transport {
+                kind: TransportKind::Timeout,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let update = UserUpdate::new(1)
+        .set_field("phone", json!("+1"))
+        .expect("allowed");
+    let err = h.client.update_user(&update).await.expect_err("slow write");
+    assert!(
+        matches!(
+            err,
+            ZendeskError::Transport {
+                kind: TransportKind::Timeout,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        h.client.calls().get("PUT /api/v2/users/{id}"),
+        1,
+        "the update may have been applied"
+    );
+}
