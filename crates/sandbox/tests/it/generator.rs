@@ -1,0 +1,230 @@
+//! Data generator: determinism, the configured mix, and loading into both simulators.
+
+use std::collections::{HashMap, HashSet};
+
+use sandbox::{
+    GeneratorConfig, SalesforceSim, SalesforceSimConfig, ZendeskSim, ZendeskSimConfig, generate,
+};
+
+#[test]
+fn same_seed_gives_the_same_dataset_and_another_seed_does_not() {
+    let a = generate(&GeneratorConfig::new(7, 500));
+    let b = generate(&GeneratorConfig::new(7, 500));
+    let c = generate(&GeneratorConfig::new(8, 500));
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+    assert_eq!(
+        serde_json::to_string(&a).expect("json"),
+        serde_json::to_string(&b).expect("json")
+    );
+}
+
+fn within(actual: f64, expected: f64, tolerance: f64, what: &str) {
+    assert!(
+        (actual - expected).abs() <= tolerance,
+        "{what}: {actual:.3} not within {tolerance} of {expected}"
+    );
+}
+
+#[test]
+fn the_mix_follows_the_configuration() {
+    let config = GeneratorConfig::new(42, 5000);
+    let d = generate(&config);
+    let n = d.contacts.len() as f64;
+    assert_eq!(d.contacts.len(), 5000);
+    within(
+        d.accounts.len() as f64 / n,
+        0.2,
+        0.001,
+        "accounts per contact",
+    );
+
+    let names: HashSet<String> = d
+        .accounts
+        .iter()
+        .map(|a| a.name.trim().to_lowercase())
+        .collect();
+    assert_eq!(names.len(), d.accounts.len(), "account names are unique");
+
+    let no_account = d.contacts.iter().filter(|c| c.account_id.is_none()).count() as f64;
+    within(no_account / n, 0.05, 0.015, "no account");
+
+    let valid = |e: &str| {
+        e.split_once('@')
+            .is_some_and(|(l, d)| !l.is_empty() && d.contains('.'))
+            && !e.contains(' ')
+    };
+    let bad = d
+        .contacts
+        .iter()
+        .filter(|c| c.email.as_deref().is_none_or(|e| !valid(e)))
+        .count() as f64;
+    within(bad / n, 0.02, 0.005, "bad email");
+
+    let mut by_email: HashMap<String, Vec<&sandbox::SfContact>> = HashMap::new();
+    for c in &d.contacts {
+        if let Some(e) = c.email.as_deref().filter(|e| valid(e)) {
+            by_email.entry(e.to_lowercase()).or_default().push(c);
+        }
+    }
+    let shared: Vec<&Vec<&sandbox::SfContact>> =
+        by_email.values().filter(|g| g.len() > 1).collect();
+    let shared_contacts = shared.iter().map(|g| g.len()).sum::<usize>() as f64;
+    within(shared_contacts / n, 0.12, 0.01, "shared emails");
+    for group in &shared {
+        assert!(group.len() <= 3);
+        let accounts: HashSet<_> = group.iter().map(|c| &c.account_id).collect();
+        assert_eq!(
+            accounts.len(),
+            group.len(),
+            "shared emails are in different accounts"
+        );
+        let spellings: HashSet<_> = group.iter().map(|c| c.email.clone()).collect();
+        assert_eq!(
+            spellings.len(),
+            group.len(),
+            "shared emails differ in letter case"
+        );
+    }
+
+    let with_account = d.contacts.iter().filter(|c| c.account_id.is_some()).count();
+    let direct = d.relations.iter().filter(|r| r.is_direct).count();
+    assert_eq!(
+        direct, with_account,
+        "a direct relation per contact with an account"
+    );
+    let indirect: Vec<_> = d.relations.iter().filter(|r| !r.is_direct).collect();
+    let contacts_with_indirect: HashSet<_> = indirect.iter().map(|r| &r.contact_id).collect();
+    within(
+        contacts_with_indirect.len() as f64 / with_account as f64,
+        0.2,
+        0.03,
+        "indirect relations",
+    );
+    let active = indirect.iter().filter(|r| r.is_active).count() as f64;
+    within(
+        active / indirect.len() as f64,
+        0.8,
+        0.05,
+        "active relations",
+    );
+
+    let linked = d
+        .zendesk_organizations
+        .iter()
+        .filter(|o| o.external_id.is_some())
+        .count() as f64;
+    within(
+        linked / d.accounts.len() as f64,
+        0.10,
+        0.005,
+        "linked organizations",
+    );
+    let account_names: HashSet<&str> = d.accounts.iter().map(|a| a.name.as_str()).collect();
+    let same_name = d
+        .zendesk_organizations
+        .iter()
+        .filter(|o| o.external_id.is_none() && account_names.contains(o.name.as_str()))
+        .count();
+    assert_eq!(
+        same_name, 10,
+        "1% of 1000 accounts have an unlinked same-name organization"
+    );
+
+    within(
+        d.zendesk_users.len() as f64 / by_email.len() as f64,
+        0.10,
+        0.005,
+        "existing users",
+    );
+    assert!(d.zendesk_users.iter().any(|u| u.organization.is_some()));
+    assert!(d.zendesk_users.iter().any(|u| u.organization.is_none()));
+    let customers = d
+        .accounts
+        .iter()
+        .filter(|a| a.account_type.as_deref() == Some("Customer"))
+        .count() as f64;
+    within(
+        customers / d.accounts.len() as f64,
+        0.8,
+        0.05,
+        "customer accounts",
+    );
+    assert!(d.accounts.iter().all(|a| a.tier.is_some()));
+    assert!(
+        d.contacts
+            .iter()
+            .all(|c| c.title.is_some() && c.phone.is_some())
+    );
+    assert!(
+        d.leads
+            .iter()
+            .any(|l| l.is_converted && l.converted_contact_id.is_some())
+    );
+}
+
+#[test]
+fn twenty_thousand_contacts_load_into_both_simulators() {
+    let d = generate(&GeneratorConfig::new(1, 20_000));
+    let sf = SalesforceSim::new(SalesforceSimConfig::default());
+    sf.load(&d);
+    let zd = ZendeskSim::new(ZendeskSimConfig::default());
+    zd.load(&d).expect("zendesk load");
+    let sf_snapshot = sf.snapshot();
+    assert_eq!(sf_snapshot.contacts.len(), 20_000);
+    assert_eq!(sf_snapshot.relations.len(), d.relations.len());
+    let zd_snapshot = zd.snapshot();
+    assert_eq!(zd_snapshot.users.len(), d.zendesk_users.len());
+    assert_eq!(
+        zd_snapshot.organizations.len(),
+        d.zendesk_organizations.len()
+    );
+
+    // Single-organization accounts load too (extra memberships are skipped).
+    let single = ZendeskSim::new(ZendeskSimConfig {
+        multiple_organizations: false,
+        ..ZendeskSimConfig::default()
+    });
+    single.load(&d).expect("single-org load");
+    let snapshot = single.snapshot();
+    let mut per_user: HashMap<u64, usize> = HashMap::new();
+    for m in &snapshot.memberships {
+        *per_user.entry(m.user_id).or_default() += 1;
+    }
+    assert!(per_user.values().all(|n| *n == 1));
+}
+
+#[test]
+fn change_fraction_changes_that_share_of_contacts_and_bumps_modstamps() {
+    let d = generate(&GeneratorConfig::new(3, 2000));
+    let sf = SalesforceSim::new(SalesforceSimConfig::default());
+    sf.load(&d);
+    let before: HashMap<String, sandbox::SfContact> = sf
+        .snapshot()
+        .contacts
+        .into_iter()
+        .map(|c| (c.id.clone(), c))
+        .collect();
+    let changed = d.change_fraction(&sf, 0.05, 9);
+    assert_eq!(changed.len(), 100);
+    let latest = before
+        .values()
+        .map(|c| c.system_modstamp)
+        .max()
+        .expect("max");
+    for id in &changed {
+        let now = sf.contact(id).expect("contact");
+        let old = &before[id];
+        assert!(now.system_modstamp > latest);
+        assert!(
+            now.title != old.title || now.phone != old.phone || now.account_id != old.account_id
+        );
+    }
+    let again = SalesforceSim::new(SalesforceSimConfig::default());
+    again.load(&d);
+    assert_eq!(
+        again.change_fraction(0.05, 9),
+        changed,
+        "deterministic for a seed"
+    );
+}
