@@ -1,0 +1,295 @@
+//! The command line (CLI.md) and what each command does.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use salesforce_client::{HttpSalesforceClient, SalesforceApi, SalesforceAuth};
+use sync::{Engine, StateStore, SyncError, SyncOptions};
+use zendesk_client::{Auth, HttpZendeskClient, ZendeskRead};
+
+use crate::Exit;
+use crate::config::{Config, ConfigError, ObjectKind, ZendeskAuth};
+use crate::output;
+
+/// Syncs Salesforce accounts and contacts into Zendesk organizations, users and memberships.
+///
+/// Exit status: 0 every record synced; 1 the run could not finish (network, authentication,
+/// API limits; the last committed watermark stands); 2 usage or configuration error, nothing
+/// written; 3 the run finished but some records failed (they are in the report and retried
+/// next run).
+#[derive(Debug, Parser)]
+#[command(name = "sfzd", version, about, long_about)]
+pub struct Cli {
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+    /// Log format on stderr: human (default on a terminal) or json (one object per line).
+    #[arg(long, value_enum, global = true, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+    /// More log detail (-v: debug, -vv: trace). RUST_LOG overrides it.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Readable lines.
+    Human,
+    /// JSON lines, for log collectors.
+    Json,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// One sync run: accounts to organizations, then contacts/leads to users and
+    /// memberships; incremental after the first run.
+    Sync(SyncArgs),
+    /// Validates the configuration, authenticates to both systems and prints the effective
+    /// settings and any failed prerequisite; writes nothing.
+    Check(CheckArgs),
+}
+
+/// `sfzd sync`.
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// The configuration file (TOML).
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// Computes and prints the plan, each action with the rule behind it; no write request
+    /// reaches Zendesk and the state file is not advanced.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Ignores the stored watermark and considers every record.
+    #[arg(long)]
+    pub full: bool,
+    /// Also writes the run's report as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+}
+
+/// `sfzd check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The configuration file (TOML).
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+}
+
+fn load_config(path: &Path) -> Result<Config, Exit> {
+    Config::load(path).map_err(|err: ConfigError| {
+        output::error(&err);
+        Exit::Config
+    })
+}
+
+/// The two API clients a configuration describes.
+pub struct Clients {
+    /// Salesforce.
+    pub salesforce: HttpSalesforceClient,
+    /// Zendesk.
+    pub zendesk: HttpZendeskClient,
+}
+
+/// Builds both clients.
+///
+/// # Errors
+/// A configuration the clients refuse.
+pub fn clients(config: &Config) -> anyhow::Result<Clients> {
+    let sf = &config.salesforce;
+    let salesforce = HttpSalesforceClient::new(salesforce_client::SalesforceConfig::new(
+        sf.login_url.as_str(),
+        &sf.api_version,
+        SalesforceAuth::ClientCredentials { client_id: sf.client_id.clone(), client_secret: sf.client_secret.clone() },
+    )?)?;
+    let zd = &config.zendesk;
+    let auth = match &zd.auth {
+        ZendeskAuth::OAuth { client_id, client_secret } => Auth::OAuthClientCredentials {
+            client_id: client_id.clone(),
+            client_secret: client_secret.clone(),
+            scope: "read write".to_owned(),
+        },
+        ZendeskAuth::ApiToken { email, token } => Auth::ApiToken { email: email.clone(), token: token.clone() },
+    };
+    let mut zendesk_config = zendesk_client::ZendeskConfig::new(zd.url.as_str(), auth)?;
+    zendesk_config.requests_per_minute = zd.requests_per_minute;
+    let zendesk = HttpZendeskClient::new(zendesk_config)?;
+    Ok(Clients { salesforce, zendesk })
+}
+
+/// The engine's options from a configuration.
+pub fn options(config: &Config, full: bool) -> SyncOptions {
+    let s = &config.sync;
+    let settings = domain::Settings {
+        accounts_to_organizations: s.accounts_to_organizations,
+        contacts_to_users: s.contacts_to_users,
+        object: match s.object {
+            ObjectKind::Contact => domain::PersonObject::Contact,
+            ObjectKind::Lead => domain::PersonObject::Lead,
+        },
+        primary_relationship: s.primary_relationship,
+        secondary_relationships: s.secondary_relationships,
+    };
+    let mapping = |m: &[crate::config::FieldMapping]| m.iter().map(|f| (f.zendesk.clone(), f.salesforce.clone())).collect();
+    let mut options = SyncOptions::new(settings);
+    options.mapping = sync::FieldMapping {
+        user: mapping(&config.mapping.user),
+        organization: mapping(&config.mapping.organization),
+    };
+    options.accounts_filter = s.accounts_filter.clone();
+    options.contacts_filter = s.contacts_filter.clone();
+    options.full = full;
+    options
+}
+
+/// Maps how a run ended to its exit status: the one place that does.
+pub fn exit_status(outcome: &sync::RunOutcome) -> Exit {
+    match &outcome.error {
+        Some(err) if err.is_configuration() => Exit::Config,
+        Some(_) => Exit::RunFailed,
+        None if outcome.report.has_failures() => Exit::RecordsFailed,
+        None => Exit::Ok,
+    }
+}
+
+/// Sets `cancel` on the first SIGINT or SIGTERM, so the engine finishes its chunk and stops.
+fn stop_on_signals(cancel: Arc<AtomicBool>) {
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {}
+            () = terminate => {}
+        }
+        tracing::warn!("stop requested: finishing the chunk in flight, then stopping");
+        cancel.store(true, Ordering::SeqCst);
+    });
+}
+
+/// `sfzd sync`.
+pub async fn sync(args: SyncArgs) -> Exit {
+    let config = match load_config(&args.config) {
+        Ok(config) => config,
+        Err(exit) => return exit,
+    };
+    let clients = match clients(&config) {
+        Ok(clients) => clients,
+        Err(err) => {
+            output::error_chain(&*err);
+            return Exit::Config;
+        }
+    };
+    let mut state = match StateStore::open(&config.state.path) {
+        Ok(state) => state,
+        Err(err) => {
+            output::error(&err);
+            return Exit::RunFailed;
+        }
+    };
+    let cancel = Arc::new(AtomicBool::new(false));
+    stop_on_signals(cancel.clone());
+    let writer: Option<&dyn zendesk_client::ZendeskWrite> = if args.dry_run { None } else { Some(&clients.zendesk) };
+    let engine = Engine::new(&clients.salesforce, &clients.zendesk, writer, options(&config, args.full))
+        .with_progress(output::progress())
+        .with_cancel(cancel);
+    let mut outcome = engine.run(&mut state).await;
+    outcome.report.api_calls.salesforce = clients.salesforce.calls().total();
+    outcome.report.api_calls.zendesk = clients.zendesk.calls().total();
+    finish(&outcome, args.report.as_deref())
+}
+
+/// Prints and writes the report of a run and returns its exit status.
+pub fn finish(outcome: &sync::RunOutcome, report_file: Option<&Path>) -> Exit {
+    output::print_report(&outcome.report);
+    let mut exit = exit_status(outcome);
+    if let Some(err) = &outcome.error {
+        output::error_chain(err);
+        if let SyncError::Prerequisites(_) = err {
+            eprintln!("hint: run `sfzd check --config FILE` to see the effective settings");
+        }
+    }
+    if let Some(path) = report_file {
+        let json = serde_json::to_string_pretty(&outcome.report).unwrap_or_default();
+        if let Err(err) = std::fs::write(path, json + "\n") {
+            eprintln!("error: could not write the report to {}: {err}", path.display());
+            exit = Exit::RunFailed;
+        }
+    }
+    exit
+}
+
+/// `sfzd check`.
+pub async fn check(args: CheckArgs) -> Exit {
+    let config = match load_config(&args.config) {
+        Ok(config) => config,
+        Err(exit) => return exit,
+    };
+    println!("configuration {} is valid", config.file.display());
+    for line in config.effective_settings_lines() {
+        println!("  {line}");
+    }
+    let clients = match clients(&config) {
+        Ok(clients) => clients,
+        Err(err) => {
+            output::error_chain(&*err);
+            return Exit::Config;
+        }
+    };
+    let mut exit = Exit::Ok;
+    let multiple_organizations = match clients.zendesk.account_settings().await {
+        Ok(settings) => {
+            println!("zendesk: authenticated; multiple organizations: {}", on_off(settings.multiple_organizations));
+            Some(settings.multiple_organizations)
+        }
+        Err(err) => {
+            output::error_chain(&err);
+            exit = Exit::RunFailed;
+            None
+        }
+    };
+    let relation = match clients.salesforce.account_contact_relation_available().await {
+        Ok(available) => {
+            println!(
+                "salesforce: authenticated; AccountContactRelation (Contacts to Multiple Accounts): {}",
+                if available { "available" } else { "not available" }
+            );
+            Some(available)
+        }
+        Err(err) => {
+            output::error_chain(&err);
+            exit = Exit::RunFailed;
+            None
+        }
+    };
+    if let Some(multiple_organizations) = multiple_organizations {
+        let options = options(&config, false);
+        let capabilities = domain::Capabilities { multiple_organizations, account_contact_relation: relation };
+        match options.settings.validate(capabilities) {
+            Ok(effective) => println!("effective mode: {:?}; every prerequisite holds", effective.mode()),
+            Err(err) => {
+                for missing in &err.missing {
+                    println!("failed prerequisite: {missing}");
+                }
+                exit = Exit::Config;
+            }
+        }
+    }
+    exit
+}
+
+fn on_off(on: bool) -> &'static str {
+    if on { "on" } else { "off" }
+}

@@ -1,0 +1,50 @@
+//! The `sfzd` binary's pieces: the command line of the operator contract
+//! (`../shared/spec/CLI.md`), the TOML configuration, logging, progress and exit codes.
+//! The sync itself lives in the `sync` crate; `main.rs` only calls [`main_entry`].
+
+pub mod cli;
+pub mod config;
+pub mod output;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+/// Exit statuses of the operator contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// The run finished and every record synced.
+    Ok = 0,
+    /// The run could not finish (network, authentication, API limit exhausted).
+    RunFailed = 1,
+    /// Usage or configuration error, including a failed prerequisite; nothing was written.
+    Config = 2,
+    /// The run finished, but some records failed; they are retried next run.
+    RecordsFailed = 3,
+}
+
+/// Parses the command line, runs the command and returns the exit status.
+pub fn main_entry() -> Exit {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            // clap prints help and version to stdout with success, usage errors with exit 2.
+            let _ = err.print();
+            return if err.use_stderr() { Exit::Config } else { Exit::Ok };
+        }
+    };
+    output::init_logging(cli.log_format, cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: could not start the async runtime: {err}");
+            return Exit::RunFailed;
+        }
+    };
+    runtime.block_on(async {
+        match cli.command {
+            Command::Sync(args) => cli::sync(args).await,
+            Command::Check(args) => cli::check(args).await,
+        }
+    })
+}
