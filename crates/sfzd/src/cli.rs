@@ -51,6 +51,9 @@ pub enum Command {
     /// Validates the configuration, authenticates to both systems and prints the effective
     /// settings and any failed prerequisite; writes nothing.
     Check(CheckArgs),
+    /// Starts the built-in Salesforce and Zendesk simulators on loopback, runs a real sync
+    /// against them over HTTP and prints the report; needs no credentials.
+    Demo(crate::demo::DemoArgs),
 }
 
 /// `sfzd sync`.
@@ -103,21 +106,33 @@ pub fn clients(config: &Config) -> anyhow::Result<Clients> {
     let salesforce = HttpSalesforceClient::new(salesforce_client::SalesforceConfig::new(
         sf.login_url.as_str(),
         &sf.api_version,
-        SalesforceAuth::ClientCredentials { client_id: sf.client_id.clone(), client_secret: sf.client_secret.clone() },
+        SalesforceAuth::ClientCredentials {
+            client_id: sf.client_id.clone(),
+            client_secret: sf.client_secret.clone(),
+        },
     )?)?;
     let zd = &config.zendesk;
     let auth = match &zd.auth {
-        ZendeskAuth::OAuth { client_id, client_secret } => Auth::OAuthClientCredentials {
+        ZendeskAuth::OAuth {
+            client_id,
+            client_secret,
+        } => Auth::OAuthClientCredentials {
             client_id: client_id.clone(),
             client_secret: client_secret.clone(),
             scope: "read write".to_owned(),
         },
-        ZendeskAuth::ApiToken { email, token } => Auth::ApiToken { email: email.clone(), token: token.clone() },
+        ZendeskAuth::ApiToken { email, token } => Auth::ApiToken {
+            email: email.clone(),
+            token: token.clone(),
+        },
     };
     let mut zendesk_config = zendesk_client::ZendeskConfig::new(zd.url.as_str(), auth)?;
     zendesk_config.requests_per_minute = zd.requests_per_minute;
     let zendesk = HttpZendeskClient::new(zendesk_config)?;
-    Ok(Clients { salesforce, zendesk })
+    Ok(Clients {
+        salesforce,
+        zendesk,
+    })
 }
 
 /// The engine's options from a configuration.
@@ -133,7 +148,11 @@ pub fn options(config: &Config, full: bool) -> SyncOptions {
         primary_relationship: s.primary_relationship,
         secondary_relationships: s.secondary_relationships,
     };
-    let mapping = |m: &[crate::config::FieldMapping]| m.iter().map(|f| (f.zendesk.clone(), f.salesforce.clone())).collect();
+    let mapping = |m: &[crate::config::FieldMapping]| {
+        m.iter()
+            .map(|f| (f.zendesk.clone(), f.salesforce.clone()))
+            .collect()
+    };
     let mut options = SyncOptions::new(settings);
     options.mapping = sync::FieldMapping {
         user: mapping(&config.mapping.user),
@@ -201,10 +220,19 @@ pub async fn sync(args: SyncArgs) -> Exit {
     };
     let cancel = Arc::new(AtomicBool::new(false));
     stop_on_signals(cancel.clone());
-    let writer: Option<&dyn zendesk_client::ZendeskWrite> = if args.dry_run { None } else { Some(&clients.zendesk) };
-    let engine = Engine::new(&clients.salesforce, &clients.zendesk, writer, options(&config, args.full))
-        .with_progress(output::progress())
-        .with_cancel(cancel);
+    let writer: Option<&dyn zendesk_client::ZendeskWrite> = if args.dry_run {
+        None
+    } else {
+        Some(&clients.zendesk)
+    };
+    let engine = Engine::new(
+        &clients.salesforce,
+        &clients.zendesk,
+        writer,
+        options(&config, args.full),
+    )
+    .with_progress(output::progress())
+    .with_cancel(cancel);
     let mut outcome = engine.run(&mut state).await;
     outcome.report.api_calls.salesforce = clients.salesforce.calls().total();
     outcome.report.api_calls.zendesk = clients.zendesk.calls().total();
@@ -224,7 +252,10 @@ pub fn finish(outcome: &sync::RunOutcome, report_file: Option<&Path>) -> Exit {
     if let Some(path) = report_file {
         let json = serde_json::to_string_pretty(&outcome.report).unwrap_or_default();
         if let Err(err) = std::fs::write(path, json + "\n") {
-            eprintln!("error: could not write the report to {}: {err}", path.display());
+            eprintln!(
+                "error: could not write the report to {}: {err}",
+                path.display()
+            );
             exit = Exit::RunFailed;
         }
     }
@@ -251,7 +282,10 @@ pub async fn check(args: CheckArgs) -> Exit {
     let mut exit = Exit::Ok;
     let multiple_organizations = match clients.zendesk.account_settings().await {
         Ok(settings) => {
-            println!("zendesk: authenticated; multiple organizations: {}", on_off(settings.multiple_organizations));
+            println!(
+                "zendesk: authenticated; multiple organizations: {}",
+                on_off(settings.multiple_organizations)
+            );
             Some(settings.multiple_organizations)
         }
         Err(err) => {
@@ -260,11 +294,19 @@ pub async fn check(args: CheckArgs) -> Exit {
             None
         }
     };
-    let relation = match clients.salesforce.account_contact_relation_available().await {
+    let relation = match clients
+        .salesforce
+        .account_contact_relation_available()
+        .await
+    {
         Ok(available) => {
             println!(
                 "salesforce: authenticated; AccountContactRelation (Contacts to Multiple Accounts): {}",
-                if available { "available" } else { "not available" }
+                if available {
+                    "available"
+                } else {
+                    "not available"
+                }
             );
             Some(available)
         }
@@ -276,9 +318,15 @@ pub async fn check(args: CheckArgs) -> Exit {
     };
     if let Some(multiple_organizations) = multiple_organizations {
         let options = options(&config, false);
-        let capabilities = domain::Capabilities { multiple_organizations, account_contact_relation: relation };
+        let capabilities = domain::Capabilities {
+            multiple_organizations,
+            account_contact_relation: relation,
+        };
         match options.settings.validate(capabilities) {
-            Ok(effective) => println!("effective mode: {:?}; every prerequisite holds", effective.mode()),
+            Ok(effective) => println!(
+                "effective mode: {:?}; every prerequisite holds",
+                effective.mode()
+            ),
             Err(err) => {
                 for missing in &err.missing {
                     println!("failed prerequisite: {missing}");

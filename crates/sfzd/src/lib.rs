@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod output;
 
 use clap::Parser;
@@ -30,11 +31,18 @@ pub fn main_entry() -> Exit {
         Err(err) => {
             // clap prints help and version to stdout with success, usage errors with exit 2.
             let _ = err.print();
-            return if err.use_stderr() { Exit::Config } else { Exit::Ok };
+            return if err.use_stderr() {
+                Exit::Config
+            } else {
+                Exit::Ok
+            };
         }
     };
     output::init_logging(cli.log_format, cli.verbose);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("error: could not start the async runtime: {err}");
@@ -45,6 +53,7 @@ pub fn main_entry() -> Exit {
         match cli.command {
             Command::Sync(args) => cli::sync(args).await,
             Command::Check(args) => cli::check(args).await,
+            Command::Demo(args) => demo::demo(args).await,
         }
     })
 }

@@ -18,7 +18,9 @@ pub fn init_logging(format: LogFormat, verbose: u8) {
         _ => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Human => builder.with_ansi(std::io::stderr().is_terminal()).init(),
@@ -75,14 +77,23 @@ pub fn print_report(report: &Report) {
             println!("  nothing to do");
         }
         for action in &report.plan {
-            println!("  {}  [{}]  ({})", action.action, action.rules.join(", "), action.salesforce_ids.join(", "));
+            println!(
+                "  {}  [{}]  ({})",
+                action.action,
+                action.rules.join(", "),
+                action.salesforce_ids.join(", ")
+            );
         }
     }
     let o = &report.organizations;
     let u = &report.users;
     let m = &report.memberships;
     let verb = if report.dry_run { "would be " } else { "" };
-    println!("{} run{}:", report.mode.as_str(), if report.dry_run { " (dry run)" } else { "" });
+    println!(
+        "{} run{}:",
+        report.mode.as_str(),
+        if report.dry_run { " (dry run)" } else { "" }
+    );
     println!(
         "  organizations: {} {verb}created, {} {verb}updated, {} unchanged, {} failed",
         o.created, o.updated, o.unchanged, o.failed
@@ -91,8 +102,15 @@ pub fn print_report(report: &Report) {
         "  users: {} {verb}created, {} {verb}updated, {} unchanged, {} fields skipped (default org doesn't match), {} failed",
         u.created, u.updated, u.unchanged, u.fields_skipped_default_org_mismatch, u.failed
     );
-    println!("  memberships: {} {verb}created, {} already present, {} failed", m.created, m.already_present, m.failed);
-    println!("  skipped records: {}, failed records: {}", report.skipped.len(), report.errors.len());
+    println!(
+        "  memberships: {} {verb}created, {} already present, {} failed",
+        m.created, m.already_present, m.failed
+    );
+    println!(
+        "  skipped records: {}, failed records: {}",
+        report.skipped.len(),
+        report.errors.len()
+    );
     println!(
         "  api calls: salesforce {}, zendesk {}; {} ms",
         report.api_calls.salesforce, report.api_calls.zendesk, report.duration_ms
