@@ -7,7 +7,7 @@
 //! already linked to Zendesk organizations, unlinked organizations carrying an account's
 //! name, and Zendesk users that already exist.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use rand::rngs::StdRng;
@@ -189,6 +189,7 @@ pub(crate) const TITLES: &[&str] = &[
 ];
 const TYPES: &[&str] = &["Prospect", "Partner", "Reseller", "Other"];
 const TIERS: &[&str] = &["Platinum", "Gold", "Silver", "Bronze"];
+const REGIONS: &[&str] = &["EMEA", "AMER", "APAC"];
 const ROLES: &[&str] = &[
     "Decision Maker",
     "Technical Buyer",
@@ -272,6 +273,13 @@ pub fn generate(config: &GeneratorConfig) -> Dataset {
             created_date: created,
             system_modstamp: modstamp,
             is_deleted: false,
+            other_fields: BTreeMap::from([
+                ("Region__c".to_owned(), pick(&mut rng, REGIONS).to_owned()),
+                (
+                    "NumberOfEmployees".to_owned(),
+                    rng.random_range(1..5000u32).to_string(),
+                ),
+            ]),
         });
     }
 
@@ -305,6 +313,7 @@ pub fn generate(config: &GeneratorConfig) -> Dataset {
             created_date: created,
             system_modstamp: modstamp,
             is_deleted: false,
+            other_fields: BTreeMap::new(),
         });
     }
     let mut order: Vec<usize> = (0..n).collect();
@@ -438,6 +447,7 @@ pub fn generate(config: &GeneratorConfig) -> Dataset {
             created_date: created,
             system_modstamp: created + Duration::minutes(rng.random_range(0..60 * 24 * 30)),
             is_deleted: false,
+            other_fields: BTreeMap::new(),
         };
         if n > 0 && rng.random_bool(config.converted_lead_fraction.clamp(0.0, 1.0)) {
             let c = &contacts[rng.random_range(0..n)];

@@ -9,6 +9,32 @@
 //! - [`SalesforceSim`]: OAuth client credentials and a SOQL subset over Account, Contact,
 //!   Lead and AccountContactRelation.
 //! - [`generate`]: a deterministic [`Dataset`] with the realistic mix the sync must handle.
+//!
+//! # Choices where the vendors' docs are silent
+//!
+//! - Zendesk, multiple organizations off: creating a second membership for a user is
+//!   rejected with 422 (`InvalidValue` on `organization_id`); writing the user's
+//!   `organization_id` moves the user instead. With the setting on, writing
+//!   `organization_id` still removes every other membership, as documented.
+//! - Zendesk memberships report `default: null` when not default (as the docs say), and a
+//!   user's first membership always becomes the default.
+//! - Zendesk jobs are applied when submitted; they report `queued` for
+//!   `job_polls_before_complete` polls, then `completed`. A job stays in flight (counts
+//!   towards the cap of 30, over which submissions get 429 `TooManyJobs`) until a poll has
+//!   reported it completed.
+//! - Zendesk incremental organization pages hold 1000 records but never split records that
+//!   share a second, so `end_time` can move past that second; `start_time` is not required
+//!   to be a minute in the past.
+//! - Zendesk counters: `reads`/`writes` count API requests by method; `POST /oauth/tokens`
+//!   is counted per endpoint but in neither total.
+//! - Salesforce: changing a contact's `AccountId` makes the new account's relation direct
+//!   (creating it when missing) and keeps the old direct relation as an indirect, active one.
+//!   Deleting a contact soft-deletes its relations; both are visible only to `queryAll`.
+//! - SOQL: string `=`, `!=`, `IN`, `LIKE` and ordering compare case-insensitively; `!=` and
+//!   `NOT IN` match nulls; mixing `AND` and `OR` without parentheses is `MALFORMED_QUERY`;
+//!   a quoted dateTime (or an unquoted string) is `INVALID_FIELD`. Without `ORDER BY`
+//!   records come in Id order. Fields beyond the typed ones (`Region__c`, `LeadSource`,
+//!   `NumberOfEmployees`, ...) live in `other_fields`.
 
 mod common;
 mod generator;

@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Map, Value, json};
 
-use super::model::{Obj, Row, Val, sf_datetime};
+use super::model::{FieldType, Obj, Row, Val, sf_datetime};
 use super::soql::{self, Cond, Lit, Parents, value_of};
 use super::{Cursor, Data, Inner, MAX_CURSORS, SalesforceSim};
 use crate::common::{Fault, LoggedRequest, endpoint_key, lock, parse_pairs};
@@ -433,9 +433,15 @@ fn execute(data: &Data, q: &soql::Query, include_deleted: bool) -> Vec<String> {
         .collect()
 }
 
-fn to_json(v: Val<'_>) -> Value {
+fn to_json(v: Val<'_>, ty: FieldType) -> Value {
     match v {
         Val::Null => Value::Null,
+        // Number fields are kept as text; they go on the wire as JSON numbers.
+        Val::Str(s) if ty == FieldType::Number => s
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+            .map_or(Value::Null, Value::Number),
         Val::Str(s) => Value::String(s.into_owned()),
         Val::Bool(b) => Value::Bool(b),
         Val::Dt(d) => Value::String(sf_datetime(d)),
@@ -456,7 +462,7 @@ fn render(data: &Data, q: &soql::Query, row: &dyn Row, ver: &str) -> Value {
     for field in &q.fields {
         match field.rel {
             None => {
-                m.insert(field.name.into(), to_json(row.get(field.name)));
+                m.insert(field.name.into(), to_json(row.get(field.name), field.ty));
             }
             Some((rel, fk, parent)) => {
                 let parent_row = match row.get(fk) {
@@ -471,7 +477,10 @@ fn render(data: &Data, q: &soql::Query, row: &dyn Row, ver: &str) -> Value {
                             Value::Object(nested)
                         });
                         if let Some(nested) = entry.as_object_mut() {
-                            nested.insert(field.name.into(), to_json(value_of(row, field, data)));
+                            nested.insert(
+                                field.name.into(),
+                                to_json(value_of(row, field, data), field.ty),
+                            );
                         }
                     }
                     None => {

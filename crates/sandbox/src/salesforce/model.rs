@@ -1,6 +1,7 @@
 //! Salesforce records as the simulator stores them, their ids and their SOQL field access.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -28,6 +29,9 @@ pub struct SfAccount {
     pub system_modstamp: DateTime<Utc>,
     /// `IsDeleted`.
     pub is_deleted: bool,
+    /// Further standard or custom fields of the schema (see the module docs), by API name.
+    #[serde(default)]
+    pub other_fields: BTreeMap<String, String>,
 }
 
 impl SfAccount {
@@ -44,6 +48,7 @@ impl SfAccount {
             created_date: DateTime::UNIX_EPOCH,
             system_modstamp: DateTime::UNIX_EPOCH,
             is_deleted: false,
+            other_fields: BTreeMap::new(),
         }
     }
 }
@@ -73,6 +78,9 @@ pub struct SfContact {
     pub system_modstamp: DateTime<Utc>,
     /// `IsDeleted`.
     pub is_deleted: bool,
+    /// Further standard or custom fields of the schema (see the module docs), by API name.
+    #[serde(default)]
+    pub other_fields: BTreeMap<String, String>,
 }
 
 impl SfContact {
@@ -96,6 +104,7 @@ impl SfContact {
             created_date: DateTime::UNIX_EPOCH,
             system_modstamp: DateTime::UNIX_EPOCH,
             is_deleted: false,
+            other_fields: BTreeMap::new(),
         }
     }
 }
@@ -131,6 +140,9 @@ pub struct SfLead {
     pub system_modstamp: DateTime<Utc>,
     /// `IsDeleted`.
     pub is_deleted: bool,
+    /// Further standard or custom fields of the schema (see the module docs), by API name.
+    #[serde(default)]
+    pub other_fields: BTreeMap<String, String>,
 }
 
 impl SfLead {
@@ -151,6 +163,7 @@ impl SfLead {
             created_date: DateTime::UNIX_EPOCH,
             system_modstamp: DateTime::UNIX_EPOCH,
             is_deleted: false,
+            other_fields: BTreeMap::new(),
         }
     }
 }
@@ -265,6 +278,7 @@ impl<'a> Val<'a> {
 pub(crate) enum FieldType {
     Id,
     Text,
+    Number,
     Bool,
     DateTime,
 }
@@ -278,7 +292,7 @@ pub(crate) enum Obj {
     Relation,
 }
 
-use FieldType::{Bool, DateTime as Dt, Id, Text};
+use FieldType::{Bool, DateTime as Dt, Id, Number as Num, Text};
 
 const COMMON: &[(&str, FieldType)] = &[
     ("Id", Id),
@@ -313,6 +327,15 @@ impl Obj {
                 ("Phone", Text),
                 ("Website", Text),
                 ("Industry", Text),
+                ("Description", Text),
+                ("AccountNumber", Text),
+                ("BillingCity", Text),
+                ("BillingCountry", Text),
+                ("NumberOfEmployees", Num),
+                ("AnnualRevenue", Num),
+                ("OwnerId", Id),
+                ("ParentId", Id),
+                ("Region__c", Text),
             ],
             Obj::Contact => &[
                 ("FirstName", Text),
@@ -324,6 +347,13 @@ impl Obj {
                 ("Description", Text),
                 ("AccountId", Id),
                 ("MasterRecordId", Id),
+                ("MobilePhone", Text),
+                ("Department", Text),
+                ("MailingCity", Text),
+                ("MailingCountry", Text),
+                ("LeadSource", Text),
+                ("OwnerId", Id),
+                ("Region__c", Text),
             ],
             Obj::Lead => &[
                 ("FirstName", Text),
@@ -338,6 +368,14 @@ impl Obj {
                 ("ConvertedContactId", Id),
                 ("ConvertedAccountId", Id),
                 ("MasterRecordId", Id),
+                ("LeadSource", Text),
+                ("Industry", Text),
+                ("Rating", Text),
+                ("City", Text),
+                ("Country", Text),
+                ("NumberOfEmployees", Num),
+                ("OwnerId", Id),
+                ("Region__c", Text),
             ],
             Obj::Relation => &[
                 ("AccountId", Id),
@@ -402,13 +440,17 @@ impl Row for SfAccount {
             "Phone" => Val::opt(&self.phone),
             "Website" => Val::opt(&self.website),
             "Industry" => Val::opt(&self.industry),
-            _ => Val::Null,
+            other => other_field(&self.other_fields, other),
         }
     }
 
     fn id(&self) -> &str {
         &self.id
     }
+}
+
+fn other_field<'a>(fields: &'a BTreeMap<String, String>, name: &str) -> Val<'a> {
+    fields.get(name).map_or(Val::Null, |v| Val::str(v))
 }
 
 fn full_name<'a>(first: &'a Option<String>, last: &'a str) -> Val<'a> {
@@ -433,7 +475,7 @@ impl Row for SfContact {
             "Title" => Val::opt(&self.title),
             "Description" => Val::opt(&self.description),
             "AccountId" => Val::opt(&self.account_id),
-            _ => Val::Null,
+            other => other_field(&self.other_fields, other),
         }
     }
 
@@ -460,7 +502,7 @@ impl Row for SfLead {
             "IsConverted" => Val::Bool(self.is_converted),
             "ConvertedContactId" => Val::opt(&self.converted_contact_id),
             "ConvertedAccountId" => Val::opt(&self.converted_account_id),
-            _ => Val::Null,
+            other => other_field(&self.other_fields, other),
         }
     }
 

@@ -628,6 +628,8 @@ impl Parser<'_> {
             (_, Lit::Null) => return Ok(()),
             (FieldType::Id | FieldType::Text, Lit::Str(_)) => return Ok(()),
             (FieldType::Bool, Lit::Bool(_)) => return Ok(()),
+            (FieldType::Number, Lit::Num(_)) => return Ok(()),
+            (FieldType::Number, _) => "number and should not be enclosed in quotes",
             (FieldType::DateTime, Lit::Dt(_)) => return Ok(()),
             (FieldType::Id | FieldType::Text, _) => "string and should be enclosed in quotes",
             (FieldType::Bool, _) => "boolean and should not be enclosed in quotes",

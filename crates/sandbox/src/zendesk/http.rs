@@ -198,10 +198,13 @@ impl Inner {
                 json!({"error":"invalid_client","error_description":"Client authentication failed due to unknown client, no client authentication included, or unsupported authentication method."}),
             );
         }
+        // A client may ask for a shorter lifetime, never a longer one than configured.
         let lifetime = v
             .get("expires_in")
             .and_then(Value::as_u64)
-            .map_or(self.config.token_lifetime, Duration::from_secs);
+            .map_or(self.config.token_lifetime, |s| {
+                Duration::from_secs(s).min(self.config.token_lifetime)
+            });
         let token = format!(
             "zdsim{:016x}{:08x}",
             self.next_token.wrapping_mul(0x9E37_79B9_7F4A_7C15),
@@ -258,7 +261,8 @@ impl Inner {
         if self.window.len() >= limit {
             let oldest = self.window.front().copied().unwrap_or(now);
             let wait = window.saturating_sub(now.duration_since(oldest));
-            return Some(wait.as_secs().max(1) + u64::from(wait.subsec_nanos() > 0));
+            let ceil = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            return Some(ceil.max(1));
         }
         self.window.push_back(now);
         None
@@ -314,6 +318,8 @@ impl Inner {
             ("GET", ["users", "search"]) => self.users_search(q),
             ("GET", ["users", "count"]) => self.users_count(),
             ("POST", ["users"]) => self.users_create(body),
+            ("GET", ["users"]) => self.users_list(q),
+            ("POST", ["users", "create_or_update"]) => self.users_create_or_update(body),
             ("POST", ["users", "create_many"]) => self.users_bulk(body, false),
             ("POST", ["users", "create_or_update_many"]) => self.users_bulk(body, true),
             ("PUT", ["users", "update_many"]) => self.users_update_many(q, body),
@@ -355,6 +361,7 @@ impl Inner {
             ("GET", ["organizations", "show_many"]) => self.orgs_show_many(q),
             ("GET", ["organizations", "search"]) => self.orgs_search(q),
             ("POST", ["organizations"]) => self.orgs_create(body),
+            ("POST", ["organizations", "create_or_update"]) => self.orgs_create_or_update(body),
             ("POST", ["organizations", "create_many"]) => self.orgs_bulk(body, false),
             ("POST", ["organizations", "create_or_update_many"]) => self.orgs_bulk(body, true),
             ("PUT", ["organizations", "update_many"]) => self.orgs_update_many(q, body),
@@ -532,6 +539,72 @@ impl Inner {
             Ok(id) => self.user_reply(201, id),
             Err(e) => Reply::item(&e),
         }
+    }
+
+    /// Single upsert (the documented fallback when bulk import is off): 201 created, 200 updated.
+    fn users_create_or_update(&mut self, body: &Value) -> Reply {
+        let Some(obj) = body.get("user").and_then(Value::as_object) else {
+            return missing("user");
+        };
+        match self.data.match_user(obj) {
+            Some(id) => match self.data.update_user(id, obj) {
+                Ok(()) => self.user_reply(200, id),
+                Err(e) => Reply::item(&e),
+            },
+            None => match self.data.create_user(obj) {
+                Ok(id) => self.user_reply(201, id),
+                Err(e) => Reply::item(&e),
+            },
+        }
+    }
+
+    /// `GET /users`: filtered by `external_id`, else all users by id in offset pages.
+    fn users_list(&self, q: &Query) -> Reply {
+        if let Some(ext) = q.get("external_id") {
+            let ids: Vec<u64> = self.data.user_by_external_id(ext).into_iter().collect();
+            return self.users_list_reply(ids, q, true);
+        }
+        let (page, per_page) = match page_mode(q) {
+            Ok(PageMode::Offset { page, per_page }) => (page, per_page),
+            Ok(PageMode::Cursor { .. }) => {
+                return Reply::error(
+                    400,
+                    "InvalidPaginationParameter",
+                    "use page and per_page on this endpoint",
+                );
+            }
+            Err(r) => return r,
+        };
+        let skip = (page - 1) * per_page;
+        if skip >= 10_000 {
+            return Reply::error(
+                400,
+                "InvalidPaginationParameter",
+                "offset pagination is limited to the first 10,000 records",
+            );
+        }
+        let ids: Vec<u64> = self
+            .data
+            .users
+            .keys()
+            .skip(skip)
+            .take(per_page)
+            .copied()
+            .collect();
+        let total = self.data.users.len();
+        let (users, _) = self.users_payload(ids.iter().copied(), q);
+        let url = |p: usize| {
+            format!(
+                "{}/api/v2/users.json?page={p}&per_page={per_page}",
+                self.base_url
+            )
+        };
+        Reply::ok(json!({
+            "users": users,
+            "count": total,
+            "next_page": (skip + ids.len() < total).then(|| url(page + 1)),
+            "previous_page": (page > 1).then(|| url(page - 1)),
+        }))
     }
 
     fn users_update(&mut self, id: u64, body: &Value) -> Reply {
@@ -814,6 +887,27 @@ impl Inner {
         match self.data.create_org(obj) {
             Ok(id) => self.org_reply(201, id),
             Err(e) => Reply::item(&e),
+        }
+    }
+
+    /// Matches only by `id` or `external_id`: 201 created, 200 updated.
+    fn orgs_create_or_update(&mut self, body: &Value) -> Reply {
+        let Some(obj) = body.get("organization").and_then(Value::as_object) else {
+            return missing("organization");
+        };
+        match self.data.match_org(obj) {
+            Some(id) => {
+                let mut obj = obj.clone();
+                obj.remove("id");
+                match self.data.update_org(id, &obj) {
+                    Ok(()) => self.org_reply(200, id),
+                    Err(e) => Reply::item(&e),
+                }
+            }
+            None => match self.data.create_org(obj) {
+                Ok(id) => self.org_reply(201, id),
+                Err(e) => Reply::item(&e),
+            },
         }
     }
 

@@ -81,6 +81,9 @@ fn at(s: &str) -> DateTime<Utc> {
 fn seed(sim: &SalesforceSim) -> HashMap<String, &'static str> {
     let mut acme = SfAccount::new("Acme Corp");
     acme.account_type = Some("Customer".into());
+    acme.other_fields.insert("Region__c".into(), "EMEA".into());
+    acme.other_fields
+        .insert("NumberOfEmployees".into(), "50".into());
     let acme = sim.add_account(acme);
     let mut beta = SfAccount::new("Beta Ltd");
     beta.account_type = Some("Partner".into());
@@ -217,6 +220,11 @@ async fn soql_subset_filters_and_orders_like_salesforce() {
         ),
         ("SELECT Id FROM Account WHERE Type = 'CUSTOMER'", &["acme"]),
         (
+            "SELECT Id FROM Account WHERE NumberOfEmployees > 10 AND Region__c = 'emea'",
+            &["acme"],
+        ),
+        ("SELECT Id FROM Account WHERE Region__c = null", &["beta"]),
+        (
             "SELECT Id FROM Contact WHERE AccountId IN (SELECT_NOT_SUPPORTED)",
             &[],
         ),
@@ -252,6 +260,10 @@ async fn soql_errors_carry_salesforce_codes() {
         ("SELECT Id, Account.Nope FROM Contact", "INVALID_FIELD"),
         (
             "SELECT Id FROM Contact WHERE SystemModstamp > '2024-01-01T00:00:00Z'",
+            "INVALID_FIELD",
+        ),
+        (
+            "SELECT Id FROM Account WHERE NumberOfEmployees = '5'",
             "INVALID_FIELD",
         ),
         ("SELECT Id FROM Nope", "INVALID_TYPE"),

@@ -900,3 +900,32 @@ async fn injected_write_faults_do_not_apply_the_write() {
         "reads are unaffected"
     );
 }
+
+#[tokio::test]
+async fn single_create_or_update_answers_201_then_200() {
+    let zd = Zd::start(ZendeskSimConfig {
+        bulk_user_import: false,
+        ..ZendeskSimConfig::default()
+    })
+    .await;
+    let created = zd
+        .post(
+            "/api/v2/users/create_or_update.json",
+            json!({"user": {"name": "Ann", "email": "ann@example.com", "external_id": "003A"}}),
+        )
+        .await;
+    assert_eq!(created.status, 201);
+    let updated = zd
+        .post(
+            "/api/v2/users/create_or_update",
+            json!({"user": {"name": "Ann B", "external_id": "003a"}}),
+        )
+        .await;
+    assert_eq!(updated.status, 200);
+    assert_eq!(updated.body["user"]["id"], created.body["user"]["id"]);
+    assert_eq!(updated.body["user"]["name"], "Ann B");
+    // The upsert rewrites the stored external_id to the casing sent.
+    assert_eq!(updated.body["user"]["external_id"], "003a");
+    let listed = zd.get("/api/v2/users.json?external_id=003A").await;
+    assert_eq!(listed.body["users"][0]["id"], created.body["user"]["id"]);
+}
