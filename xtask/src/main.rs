@@ -8,15 +8,22 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result, bail};
 
+mod bench;
+mod fixtures;
+
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  ci        fmt check, clippy (warnings denied), the test suite, client crate docs";
+  ci                 fmt check, clippy (warnings denied), the test suite, client crate docs
+  fixtures --check   every decision-table row and E-case has a complete replay fixture
+  bench              full and incremental sync benchmarks against the sandbox";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
+        Some("fixtures") => fixtures::run(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
         Some("-h" | "--help") | None => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

@@ -1,0 +1,1 @@
+//! Replayed API traffic for every scenario (filled by the fixtures work).
