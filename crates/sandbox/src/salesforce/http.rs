@@ -7,10 +7,10 @@ use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::model::{FieldType, Obj, Row, Val, sf_datetime};
-use super::soql::{self, Cond, Lit, Parents, value_of};
+use super::soql::{self, Cond, Lit, Parents};
 use super::{Cursor, Data, Inner, MAX_CURSORS, SalesforceSim};
 use crate::common::{Fault, LoggedRequest, endpoint_key, lock, parse_pairs};
 
@@ -18,12 +18,17 @@ const DEFAULT_BATCH: usize = 2000;
 
 struct Reply {
     status: u16,
-    body: Value,
+    /// Serialized JSON; query pages are written directly as text to keep large reads cheap.
+    body: String,
     limit_info: bool,
 }
 
 impl Reply {
     fn ok(body: Value) -> Self {
+        Self::raw(body.to_string())
+    }
+
+    fn raw(body: String) -> Self {
         Self {
             status: 200,
             body,
@@ -34,7 +39,7 @@ impl Reply {
     fn error(status: u16, code: &str, message: &str) -> Self {
         Self {
             status,
-            body: json!([{ "message": message, "errorCode": code }]),
+            body: json!([{ "message": message, "errorCode": code }]).to_string(),
             limit_info: true,
         }
     }
@@ -54,7 +59,7 @@ pub(crate) async fn handle(State(sim): State<SalesforceSim>, req: Request) -> Re
         let usage = format!("api-usage={}/{}", inner.api_used, inner.config.api_max);
         (reply, usage)
     };
-    let mut response = Response::new(Body::from(reply.body.to_string()));
+    let mut response = Response::new(Body::from(reply.body));
     *response.status_mut() =
         StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let h = response.headers_mut();
@@ -138,7 +143,7 @@ impl Inner {
         let mut reply = if field("grant_type") != "client_credentials" {
             Reply {
                 status: 400,
-                body: json!({"error": "unsupported_grant_type", "error_description": "grant type not supported"}),
+                body: json!({"error": "unsupported_grant_type", "error_description": "grant type not supported"}).to_string(),
                 limit_info: false,
             }
         } else if field("client_id") != self.config.client_id
@@ -146,7 +151,7 @@ impl Inner {
         {
             Reply {
                 status: 400,
-                body: json!({"error": "invalid_client", "error_description": "invalid client credentials"}),
+                body: json!({"error": "invalid_client", "error_description": "invalid client credentials"}).to_string(),
                 limit_info: false,
             }
         } else {
@@ -300,27 +305,33 @@ impl Inner {
         batch: usize,
     ) -> Reply {
         let end = (offset + batch).min(cursor.ids.len());
-        let records: Vec<Value> = cursor
-            .ids
-            .get(offset..end)
-            .unwrap_or_default()
+        let done = end >= cursor.ids.len();
+        let ids = cursor.ids.get(offset..end).unwrap_or_default();
+        let mut out = String::with_capacity(64 + ids.len() * 400);
+        out.push_str(&format!(
+            "{{\"totalSize\":{},\"done\":{done},",
+            cursor.ids.len()
+        ));
+        if !done {
+            out.push_str(&format!(
+                "\"nextRecordsUrl\":\"/services/data/{ver}/query/{locator}-{end}\","
+            ));
+        }
+        out.push_str("\"records\":[");
+        let layout = Layout::of(&cursor.query);
+        let mut first = true;
+        for row in ids
             .iter()
             .filter_map(|id| self.data.parent(cursor.query.object, id))
-            .map(|row| render(&self.data, &cursor.query, row, ver))
-            .collect();
-        let done = end >= cursor.ids.len();
-        let mut body = json!({
-            "totalSize": cursor.ids.len(),
-            "done": done,
-            "records": records,
-        });
-        if let (false, Some(obj)) = (done, body.as_object_mut()) {
-            obj.insert(
-                "nextRecordsUrl".into(),
-                json!(format!("/services/data/{ver}/query/{locator}-{end}")),
-            );
+        {
+            if !first {
+                out.push(',');
+            }
+            first = false;
+            render(&mut out, &self.data, &layout, cursor.query.object, row, ver);
         }
-        Reply::ok(body)
+        out.push_str("]}");
+        Reply::raw(out)
     }
 }
 
@@ -423,8 +434,13 @@ fn execute(data: &Data, q: &soql::Query, include_deleted: bool) -> Vec<String> {
         },
     };
     if !q.order.is_empty() {
-        // Stable sort over Id order keeps ties deterministic.
-        rows.sort_by(|a, b| soql::order_rows(*a, *b, &q.order, data));
+        // Keys are read once per row; the stable sort over Id order keeps ties deterministic.
+        let mut keyed: Vec<(Vec<Val<'_>>, &dyn Row)> = rows
+            .into_iter()
+            .map(|r| (soql::sort_key(r, &q.order, data), r))
+            .collect();
+        keyed.sort_by(|a, b| soql::compare_keys(&a.0, &b.0, &q.order));
+        rows = keyed.into_iter().map(|(_, r)| r).collect();
     }
     rows.into_iter()
         .skip(q.offset)
@@ -433,62 +449,129 @@ fn execute(data: &Data, q: &soql::Query, include_deleted: bool) -> Vec<String> {
         .collect()
 }
 
-fn to_json(v: Val<'_>, ty: FieldType) -> Value {
-    match v {
-        Val::Null => Value::Null,
-        // Number fields are kept as text; they go on the wire as JSON numbers.
-        Val::Str(s) if ty == FieldType::Number => s
-            .parse::<f64>()
-            .ok()
-            .and_then(serde_json::Number::from_f64)
-            .map_or(Value::Null, Value::Number),
-        Val::Str(s) => Value::String(s.into_owned()),
-        Val::Bool(b) => Value::Bool(b),
-        Val::Dt(d) => Value::String(sf_datetime(d)),
-    }
-}
-
-fn attributes(object: Obj, id: &str, ver: &str) -> Value {
-    json!({
-        "type": object.api_name(),
-        "url": format!("/services/data/{ver}/sobjects/{}/{id}", object.api_name()),
-    })
-}
-
-/// One record as the query resource returns it, parents nested under the relationship name.
-fn render(data: &Data, q: &soql::Query, row: &dyn Row, ver: &str) -> Value {
-    let mut m = Map::new();
-    m.insert("attributes".into(), attributes(q.object, row.id(), ver));
-    for field in &q.fields {
-        match field.rel {
-            None => {
-                m.insert(field.name.into(), to_json(row.get(field.name), field.ty));
-            }
-            Some((rel, fk, parent)) => {
-                let parent_row = match row.get(fk) {
-                    Val::Str(id) => data.parent(parent, &id),
-                    _ => None,
-                };
-                match parent_row {
-                    Some(p) => {
-                        let entry = m.entry(rel).or_insert_with(|| {
-                            let mut nested = Map::new();
-                            nested.insert("attributes".into(), attributes(parent, p.id(), ver));
-                            Value::Object(nested)
-                        });
-                        if let Some(nested) = entry.as_object_mut() {
-                            nested.insert(
-                                field.name.into(),
-                                to_json(value_of(row, field, data), field.ty),
-                            );
-                        }
-                    }
-                    None => {
-                        m.insert(rel.into(), Value::Null);
-                    }
-                }
-            }
+/// Appends `s` as a JSON string literal.
+fn push_str_literal(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
         }
     }
-    Value::Object(m)
+    out.push('"');
+}
+
+fn push_value(out: &mut String, v: Val<'_>, ty: FieldType) {
+    match v {
+        Val::Null => out.push_str("null"),
+        // Number fields are kept as text; they go on the wire as JSON numbers.
+        Val::Str(s) if ty == FieldType::Number => match s.parse::<f64>() {
+            Ok(n) if n.is_finite() => out.push_str(&n.to_string()),
+            _ => out.push_str("null"),
+        },
+        Val::Str(s) => push_str_literal(out, &s),
+        Val::Bool(b) => out.push_str(if b { "true" } else { "false" }),
+        Val::Dt(d) => push_str_literal(out, &sf_datetime(d)),
+    }
+}
+
+fn push_attributes(out: &mut String, object: Obj, id: &str, ver: &str) {
+    out.push_str("\"attributes\":{\"type\":\"");
+    out.push_str(object.api_name());
+    out.push_str("\",\"url\":");
+    push_str_literal(
+        out,
+        &format!("/services/data/{ver}/sobjects/{}/{id}", object.api_name()),
+    );
+    out.push('}');
+}
+
+/// A parent relationship of the select list: name, foreign key, parent object, its fields.
+type ParentGroup<'q> = (&'static str, &'static str, Obj, Vec<&'q soql::FieldRef>);
+
+/// Selected fields split into own fields and parent groups, parents in first-mention order.
+struct Layout<'q> {
+    own: Vec<&'q soql::FieldRef>,
+    parents: Vec<ParentGroup<'q>>,
+}
+
+impl<'q> Layout<'q> {
+    fn of(q: &'q soql::Query) -> Self {
+        let mut layout = Layout {
+            own: Vec::new(),
+            parents: Vec::new(),
+        };
+        for field in &q.fields {
+            match field.rel {
+                None => layout.own.push(field),
+                Some((rel, fk, parent)) => match layout.parents.iter_mut().find(|g| g.0 == rel) {
+                    Some(group) => group.3.push(field),
+                    None => layout.parents.push((rel, fk, parent, vec![field])),
+                },
+            }
+        }
+        layout
+    }
+}
+
+/// Appends one record as the query resource returns it, parents nested under the
+/// relationship name (`null` when the lookup is empty).
+fn render(
+    out: &mut String,
+    data: &Data,
+    layout: &Layout<'_>,
+    object: Obj,
+    row: &dyn Row,
+    ver: &str,
+) {
+    out.push('{');
+    push_attributes(out, object, row.id(), ver);
+    for field in &layout.own {
+        out.push_str(",\"");
+        out.push_str(field.name);
+        out.push_str("\":");
+        push_value(out, row.get(field.name), field.ty);
+    }
+    for (rel, fk, parent, fields) in &layout.parents {
+        out.push_str(",\"");
+        out.push_str(rel);
+        out.push_str("\":");
+        let parent_row = match row.get(fk) {
+            Val::Str(id) => data.parent(*parent, &id),
+            _ => None,
+        };
+        let Some(p) = parent_row else {
+            out.push_str("null");
+            continue;
+        };
+        out.push('{');
+        push_attributes(out, *parent, p.id(), ver);
+        for field in fields {
+            out.push_str(",\"");
+            out.push_str(field.name);
+            out.push_str("\":");
+            push_value(out, p.get(field.name), field.ty);
+        }
+        out.push('}');
+    }
+    out.push('}');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn string_literals_round_trip_through_a_json_parser() {
+        let nasty = "O'Brien \"quoted\" back\\slash\nline\ttab\u{1} é 😀";
+        let mut out = String::new();
+        push_str_literal(&mut out, nasty);
+        let parsed: String = serde_json::from_str(&out).expect("valid JSON");
+        assert_eq!(parsed, nasty);
+    }
 }

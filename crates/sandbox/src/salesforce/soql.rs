@@ -753,17 +753,21 @@ fn like(s: &[char], p: &[char]) -> bool {
     }
 }
 
-/// Orders two rows by the query's ORDER BY keys.
-pub(crate) fn order_rows(
-    a: &dyn Row,
-    b: &dyn Row,
+/// The ORDER BY values of one row, extracted once so sorting does not re-read fields.
+pub(crate) fn sort_key<'a>(
+    row: &'a dyn Row,
     keys: &[OrderKey],
-    parents: &dyn Parents,
-) -> Ordering {
-    for key in keys {
-        let va = value_of(a, &key.field, parents);
-        let vb = value_of(b, &key.field, parents);
-        let ord = match (&va, &vb) {
+    parents: &'a dyn Parents,
+) -> Vec<Val<'a>> {
+    keys.iter()
+        .map(|key| value_of(row, &key.field, parents))
+        .collect()
+}
+
+/// Compares two extracted sort keys by the query's ORDER BY directions and null placement.
+pub(crate) fn compare_keys(a: &[Val<'_>], b: &[Val<'_>], keys: &[OrderKey]) -> Ordering {
+    for ((va, vb), key) in a.iter().zip(b).zip(keys) {
+        let ord = match (va, vb) {
             (Val::Null, Val::Null) => Ordering::Equal,
             (Val::Null, _) => {
                 if key.nulls_first {
