@@ -53,6 +53,51 @@ pub use zendesk::{
     ZdIdentity, ZdMembership, ZdOrganization, ZdUser, ZendeskSim, ZendeskSimConfig, ZendeskSnapshot,
 };
 
+/// Both simulators loaded with one dataset and listening, as the demo and the benchmark use them.
+#[derive(Debug)]
+pub struct Sandbox {
+    /// Handle to the Salesforce simulator.
+    pub salesforce: SalesforceSim,
+    /// Handle to the Zendesk simulator.
+    pub zendesk: ZendeskSim,
+    /// The Salesforce server (its `url` is the login host and the `instance_url`).
+    pub salesforce_server: RunningServer,
+    /// The Zendesk server (its `url` stands for `https://{subdomain}.zendesk.com`).
+    pub zendesk_server: RunningServer,
+}
+
+impl Sandbox {
+    /// Creates both simulators, loads `dataset` into them and serves them on `127.0.0.1`.
+    ///
+    /// # Errors
+    /// [`SandboxError::Bind`] when a port cannot be bound, [`SandboxError::Rejected`] when
+    /// the dataset breaks a Zendesk rule.
+    pub async fn start(
+        dataset: &Dataset,
+        salesforce: SalesforceSimConfig,
+        zendesk: ZendeskSimConfig,
+    ) -> Result<Self, SandboxError> {
+        let salesforce = SalesforceSim::new(salesforce);
+        salesforce.load(dataset);
+        let zendesk = ZendeskSim::new(zendesk);
+        zendesk.load(dataset)?;
+        let salesforce_server = salesforce.serve().await?;
+        let zendesk_server = zendesk.serve().await?;
+        Ok(Self {
+            salesforce,
+            zendesk,
+            salesforce_server,
+            zendesk_server,
+        })
+    }
+
+    /// Stops both servers and waits for in-flight requests.
+    pub async fn shutdown(self) {
+        self.salesforce_server.shutdown().await;
+        self.zendesk_server.shutdown().await;
+    }
+}
+
 /// Failures of starting a simulator.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -123,6 +123,7 @@ impl Inner {
                 self.api(method, &segments, raw_query, headers, is_write)
             }
         };
+        tracing::debug!(method = %method, path, status = reply.status, "salesforce simulator request");
         self.log.push(LoggedRequest {
             method: method.to_string(),
             path: path.to_owned(),

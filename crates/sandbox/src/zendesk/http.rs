@@ -168,6 +168,7 @@ impl Inner {
             limit.saturating_sub(used).to_string(),
         ));
         reply.headers.push(("x-zendesk-request-id", request_id));
+        tracing::debug!(method = %method, path, status = reply.status, "zendesk simulator request");
         self.log.push(LoggedRequest {
             method: method.to_string(),
             path: path.to_owned(),

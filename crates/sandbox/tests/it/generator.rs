@@ -228,3 +228,46 @@ fn change_fraction_changes_that_share_of_contacts_and_bumps_modstamps() {
         "deterministic for a seed"
     );
 }
+
+#[tokio::test]
+async fn sandbox_starts_both_simulators_with_a_dataset() {
+    let d = generate(&GeneratorConfig::new(5, 200));
+    let sandbox = sandbox::Sandbox::start(
+        &d,
+        SalesforceSimConfig::default(),
+        ZendeskSimConfig::default(),
+    )
+    .await
+    .expect("start");
+    assert!(
+        sandbox
+            .salesforce_server
+            .url
+            .starts_with("http://127.0.0.1:")
+    );
+    assert_eq!(sandbox.salesforce.base_url(), sandbox.salesforce_server.url);
+    assert_eq!(sandbox.zendesk.base_url(), sandbox.zendesk_server.url);
+    assert_eq!(sandbox.salesforce.snapshot().contacts.len(), 200);
+    assert_eq!(
+        sandbox.zendesk.snapshot().users.len(),
+        d.zendesk_users.len()
+    );
+    let url = sandbox.zendesk_server.url.clone();
+    // A pooled keep-alive connection must not hold the shutdown up.
+    let http = reqwest::Client::new();
+    let r = http
+        .get(format!("{url}/api/v2/users/count"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 401);
+    tokio::time::timeout(std::time::Duration::from_secs(10), sandbox.shutdown())
+        .await
+        .expect("shutdown finishes");
+    assert!(
+        reqwest::get(format!("{url}/api/v2/users/count"))
+            .await
+            .is_err(),
+        "server stopped"
+    );
+}
