@@ -548,10 +548,15 @@ impl Inner {
             return missing("user");
         };
         match self.data.match_user(obj) {
-            Some(id) => match self.data.update_user(id, obj) {
-                Ok(()) => self.user_reply(200, id),
-                Err(e) => Reply::item(&e),
-            },
+            Some(id) => {
+                if let Some(r) = self.user_write_limited(id) {
+                    return r;
+                }
+                match self.data.update_user(id, obj) {
+                    Ok(()) => self.user_reply(200, id),
+                    Err(e) => Reply::item(&e),
+                }
+            }
             None => match self.data.create_user(obj) {
                 Ok(id) => self.user_reply(201, id),
                 Err(e) => Reply::item(&e),
@@ -608,10 +613,44 @@ impl Inner {
         }))
     }
 
+    /// The per-user limit of single-user writes (sliding 60 s window); a 429 when over it.
+    fn user_write_limited(&mut self, user_id: u64) -> Option<Reply> {
+        let limit = self.config.user_write_limit_per_minute? as usize;
+        let now = Instant::now();
+        let window = Duration::from_secs(60);
+        let writes = self.user_writes.entry(user_id).or_default();
+        while writes
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= window)
+        {
+            writes.pop_front();
+        }
+        if writes.len() < limit {
+            writes.push_back(now);
+            return None;
+        }
+        let oldest = writes.front().copied().unwrap_or(now);
+        let wait = window.saturating_sub(now.duration_since(oldest));
+        let secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
+        let mut r = Reply::text(
+            429,
+            "Too Many Requests: this user was updated too often. Try again later.",
+        );
+        r.headers.push(("retry-after", secs.to_string()));
+        r.headers.push((
+            "zendesk-ratelimit-create-update-user",
+            format!("total={limit}; remaining=0; resets={secs}"),
+        ));
+        Some(r)
+    }
+
     fn users_update(&mut self, id: u64, body: &Value) -> Reply {
         let Some(obj) = body.get("user").and_then(Value::as_object) else {
             return missing("user");
         };
+        if let Some(r) = self.user_write_limited(id) {
+            return r;
+        }
         match self.data.update_user(id, obj) {
             Ok(()) => self.user_reply(200, id),
             Err(e) => Reply::item(&e),

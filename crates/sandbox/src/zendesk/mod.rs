@@ -36,6 +36,9 @@ pub struct ZendeskSimConfig {
     pub token_lifetime: Duration,
     /// Account rate limit in requests per minute (sliding 60 s window); `None` = unlimited.
     pub rate_limit_per_minute: Option<u32>,
+    /// Endpoint limit of `PUT /users/{id}` and `POST /users/create_or_update` per user and
+    /// minute (Zendesk documents 5); `None` = unlimited.
+    pub user_write_limit_per_minute: Option<u32>,
     /// Polls of a job that still report `queued` before it reports `completed`.
     pub job_polls_before_complete: u32,
     /// Injected failures.
@@ -52,6 +55,7 @@ impl Default for ZendeskSimConfig {
             api_token: None,
             token_lifetime: Duration::from_secs(2 * 3600),
             rate_limit_per_minute: None,
+            user_write_limit_per_minute: None,
             job_polls_before_complete: 1,
             faults: FaultConfig::default(),
         }
@@ -74,6 +78,10 @@ impl fmt::Debug for ZendeskSimConfig {
             )
             .field("token_lifetime", &self.token_lifetime)
             .field("rate_limit_per_minute", &self.rate_limit_per_minute)
+            .field(
+                "user_write_limit_per_minute",
+                &self.user_write_limit_per_minute,
+            )
             .field("job_polls_before_complete", &self.job_polls_before_complete)
             .field("faults", &self.faults)
             .finish()
@@ -106,6 +114,8 @@ struct Inner {
     next_token: u64,
     next_request: u64,
     window: VecDeque<Instant>,
+    /// Recent single-user writes per user id, for the per-user endpoint limit.
+    user_writes: HashMap<u64, VecDeque<Instant>>,
     faults: FaultInjector,
     counts: RequestCounts,
     log: Vec<LoggedRequest>,
@@ -132,6 +142,7 @@ impl ZendeskSim {
             next_token: 1,
             next_request: 1,
             window: VecDeque::new(),
+            user_writes: HashMap::new(),
             counts: RequestCounts::default(),
             log: Vec::new(),
         };

@@ -929,3 +929,54 @@ async fn single_create_or_update_answers_201_then_200() {
     let listed = zd.get("/api/v2/users.json?external_id=003A").await;
     assert_eq!(listed.body["users"][0]["id"], created.body["user"]["id"]);
 }
+
+#[tokio::test]
+async fn per_user_write_limit_answers_429_for_that_user_only() {
+    let zd = Zd::start(ZendeskSimConfig {
+        user_write_limit_per_minute: Some(2),
+        ..ZendeskSimConfig::default()
+    })
+    .await;
+    let ann = zd
+        .sim
+        .add_user(json!({"name": "Ann", "email": "ann@example.com"}))
+        .expect("user");
+    let bob = zd
+        .sim
+        .add_user(json!({"name": "Bob", "email": "bob@example.com"}))
+        .expect("user");
+    for phone in ["1", "2"] {
+        let r = zd
+            .put(
+                &format!("/api/v2/users/{ann}"),
+                json!({"user": {"phone": phone}}),
+            )
+            .await;
+        assert_eq!(r.status, 200);
+    }
+    let r = zd
+        .put(
+            &format!("/api/v2/users/{ann}"),
+            json!({"user": {"phone": "3"}}),
+        )
+        .await;
+    assert_eq!(r.status, 429);
+    assert!(r.header("retry-after").is_some());
+    assert!(
+        r.header("zendesk-ratelimit-create-update-user")
+            .is_some_and(|h| h.starts_with("total=2; remaining=0"))
+    );
+    assert_eq!(
+        zd.sim
+            .user_by_email("ann@example.com")
+            .and_then(|u| u.phone),
+        Some("2".into())
+    );
+    let r = zd
+        .put(
+            &format!("/api/v2/users/{bob}"),
+            json!({"user": {"phone": "1"}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "other users are not limited");
+}
