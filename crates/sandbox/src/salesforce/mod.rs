@@ -292,8 +292,9 @@ struct Cursor {
     batch: usize,
 }
 
-/// Open cursors kept before the oldest is dropped (Salesforce also limits open cursors).
-const MAX_CURSORS: usize = 64;
+/// Open query cursors per user: Salesforce keeps 10 and deletes the oldest when an
+/// eleventh is opened; a locator of a deleted cursor answers `INVALID_QUERY_LOCATOR`.
+const MAX_CURSORS: usize = 10;
 
 #[derive(Debug)]
 struct Inner {

@@ -491,3 +491,24 @@ async fn api_allocation_is_enforced() {
     assert_eq!(r.status, 403);
     assert_eq!(r.body[0]["errorCode"], "REQUEST_LIMIT_EXCEEDED");
 }
+
+#[tokio::test]
+async fn an_eleventh_open_cursor_deletes_the_oldest() {
+    let sf = Sf::start(SalesforceSimConfig::default()).await;
+    for i in 0..201 {
+        sf.sim
+            .add_contact(SfContact::new("F", &format!("L{i}"), None, None));
+    }
+    let mut locators = Vec::new();
+    for _ in 0..11 {
+        let r = sf.query_with("SELECT Id FROM Contact", Some(200)).await;
+        locators.push(r.body["nextRecordsUrl"].as_str().expect("next").to_owned());
+    }
+    let oldest = sf.get(&locators[0]).await;
+    assert_eq!(oldest.status, 400);
+    assert_eq!(oldest.body[0]["errorCode"], "INVALID_QUERY_LOCATOR");
+    let newest = sf.get(&locators[10]).await;
+    assert_eq!(newest.status, 200);
+    assert_eq!(newest.body["records"].as_array().map(Vec::len), Some(1));
+    assert_eq!(newest.body["done"], true);
+}
