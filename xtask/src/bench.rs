@@ -1,8 +1,590 @@
-//! `cargo xtask bench`: sync benchmarks against the sandbox.
+//! `cargo xtask bench`: sync benchmarks against the sandbox (issue 6).
+//!
+//! For each data set size the simulators run in this process (a tokio runtime) while the
+//! release `sfzd` binary syncs against them as a child process, so the child's CPU time
+//! and peak memory, read with `wait4(2)`, are the engine's alone. Two runs per size: a
+//! full sync (profile P5, every setting on) on a fresh state, then an incremental sync
+//! after 1% of the contacts changed. Printed per run: Zendesk calls per contact (per
+//! changed contact for the incremental run), Salesforce calls, wall and CPU seconds, peak
+//! memory, the ratio of Zendesk calls to the lower bound the bulk sizes allow, the minutes
+//! the run would take under a 700 requests/minute budget, and each endpoint's calls.
 
-use anyhow::{Result, bail};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use sandbox::{
+    GeneratorConfig, RequestCounts, SalesforceSim, SalesforceSimConfig, ZendeskSim,
+    ZendeskSimConfig, generate,
+};
+use serde_json::Value;
+
+/// Records per Zendesk bulk request (`create_many`, `update_many`, memberships).
+const BULK_SIZE: u64 = 100;
+/// The request budget the "minutes" column assumes.
+const BUDGET_PER_MINUTE: f64 = 700.0;
+/// Share of contacts changed before the incremental run.
+const CHANGED_FRACTION: f64 = 0.01;
+/// Endpoints that read a whole Zendesk account; an incremental run must use none.
+const WHOLE_ACCOUNT_READS: &[&str] = &[
+    "GET /api/v2/incremental/users/cursor",
+    "GET /api/v2/incremental/organizations",
+    "GET /api/v2/organization_memberships",
+    "GET /api/v2/users",
+    "GET /api/v2/organizations",
+];
+
+const USAGE: &str = "usage: cargo xtask bench [--contacts N] [--seed S] [--quick]
+
+  --contacts N   one data set of N contacts (default: 10000, then 100000)
+  --seed S       seed of the data generator (default 42)
+  --quick        1000 contacts: a smoke run for CI";
+
+/// What to run.
+#[derive(Debug, PartialEq)]
+struct Options {
+    contacts: Vec<usize>,
+    seed: u64,
+}
+
+fn parse(args: &[String]) -> Result<Options> {
+    let mut options = Options {
+        contacts: vec![10_000, 100_000],
+        seed: 42,
+    };
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| {
+            args.next()
+                .with_context(|| format!("{name} needs a value\n\n{USAGE}"))
+        };
+        match arg.as_str() {
+            "--contacts" => {
+                let n = value("--contacts")?;
+                options.contacts = vec![n.parse().with_context(|| format!("--contacts {n}"))?];
+            }
+            "--seed" => {
+                let s = value("--seed")?;
+                options.seed = s.parse().with_context(|| format!("--seed {s}"))?;
+            }
+            "--quick" => options.contacts = vec![1000],
+            "-h" | "--help" => bail!("{USAGE}"),
+            other => bail!("unknown option `{other}`\n\n{USAGE}"),
+        }
+    }
+    Ok(options)
+}
 
 /// Runs the command.
-pub fn run(_args: &[String]) -> Result<()> {
-    bail!("the benchmark is being written")
+pub fn run(args: &[String]) -> Result<()> {
+    let options = parse(args)?;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .context("xtask lives in the workspace")?
+        .to_path_buf();
+    let binary = build(&root)?;
+    if cfg!(debug_assertions) {
+        eprintln!(
+            "xtask: the simulators run in a debug build, which slows wall times (not the engine's CPU); `cargo run --release -p xtask -- bench` is faster"
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the tokio runtime")?;
+    let mut results = Vec::new();
+    for &contacts in &options.contacts {
+        let dir = root
+            .join("target")
+            .join("bench")
+            .join(format!("contacts-{contacts}-seed-{}", options.seed));
+        let result = runtime.block_on(bench(&binary, &dir, contacts, options.seed))?;
+        result.print();
+        results.push(result);
+    }
+    println!("\ntargets:");
+    for result in &results {
+        for (target, met) in result.targets() {
+            println!("  [{}] {target}", if met { "met" } else { "MISSED" });
+        }
+    }
+    Ok(())
+}
+
+/// Builds the release binary and returns its path.
+fn build(root: &Path) -> Result<PathBuf> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    eprintln!("xtask: cargo build --release --locked -p sfzd");
+    let status = Command::new(&cargo)
+        .args(["build", "--release", "--locked", "-p", "sfzd"])
+        .current_dir(root)
+        .status()
+        .with_context(|| format!("could not start `{cargo}`"))?;
+    if !status.success() {
+        bail!("`cargo build --release --locked -p sfzd` failed");
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    Ok(target.join("release").join("sfzd"))
+}
+
+/// The write counts of a run's report that bulk requests carry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Writes {
+    organizations_created: u64,
+    organizations_updated: u64,
+    users_created: u64,
+    users_updated: u64,
+    memberships_created: u64,
+}
+
+impl Writes {
+    fn from_report(report: &Value) -> Result<Self> {
+        let count = |object: &str, key: &str| {
+            report[object][key]
+                .as_u64()
+                .with_context(|| format!("the report has no {object}.{key}"))
+        };
+        Ok(Self {
+            organizations_created: count("organizations", "created")?,
+            organizations_updated: count("organizations", "updated")?,
+            users_created: count("users", "created")?,
+            users_updated: count("users", "updated")?,
+            memberships_created: count("memberships", "created")?,
+        })
+    }
+
+    /// The fewest Zendesk requests that can carry these writes: one bulk request per
+    /// [`BULK_SIZE`] records of each kind (reads, job polls and the token not counted).
+    fn lower_bound(&self) -> u64 {
+        [
+            self.organizations_created,
+            self.organizations_updated,
+            self.users_created,
+            self.users_updated,
+            self.memberships_created,
+        ]
+        .iter()
+        .map(|n| n.div_ceil(BULK_SIZE))
+        .sum()
+    }
+}
+
+/// One measured run of the binary.
+#[derive(Debug)]
+struct Measured {
+    wall: Duration,
+    usage: Usage,
+    report: Value,
+    writes: Writes,
+    zendesk: RequestCounts,
+    salesforce: RequestCounts,
+}
+
+impl Measured {
+    fn calls(&self, api: &str) -> u64 {
+        self.report["api_calls"][api].as_u64().unwrap_or(0)
+    }
+
+    fn ratio_to_lower_bound(&self) -> Option<f64> {
+        let bound = self.writes.lower_bound();
+        (bound > 0).then(|| self.calls("zendesk") as f64 / bound as f64)
+    }
+}
+
+/// Both runs of one data set size.
+#[derive(Debug)]
+struct BenchResult {
+    contacts: usize,
+    /// Accounts, contacts and relations: what a full run reads from Salesforce.
+    salesforce_records: usize,
+    changed: usize,
+    full: Measured,
+    incremental: Measured,
+}
+
+impl BenchResult {
+    fn print(&self) {
+        println!(
+            "\n== {} contacts ({} Salesforce records; {} changed before the incremental run)",
+            self.contacts, self.salesforce_records, self.changed
+        );
+        println!(
+            "{:<12} {:>9} {:>11} {:>10} {:>9} {:>8} {:>8} {:>9} {:>10} {:>9} {:>8}",
+            "run",
+            "zd calls",
+            "zd/contact",
+            "zd/bound",
+            "zd bound",
+            "sf calls",
+            "wall s",
+            "cpu s",
+            "peak MB",
+            "min@700",
+            "writes"
+        );
+        for (name, run, per) in [
+            ("full", &self.full, self.contacts),
+            ("incremental", &self.incremental, self.changed),
+        ] {
+            let zendesk = run.calls("zendesk");
+            println!(
+                "{:<12} {:>9} {:>11.4} {:>10} {:>9} {:>8} {:>8.1} {:>9.2} {:>10.1} {:>9.2} {:>8}",
+                name,
+                zendesk,
+                zendesk as f64 / per.max(1) as f64,
+                run.ratio_to_lower_bound()
+                    .map_or_else(|| "-".to_owned(), |r| format!("{r:.2}")),
+                run.writes.lower_bound(),
+                run.calls("salesforce"),
+                run.wall.as_secs_f64(),
+                run.usage.cpu_seconds(),
+                run.usage.peak_rss_kib as f64 / 1024.0,
+                zendesk as f64 / BUDGET_PER_MINUTE,
+                run.zendesk.writes,
+            );
+        }
+        println!("(zd/contact of the incremental run is per changed contact)");
+        for (name, run) in [("full", &self.full), ("incremental", &self.incremental)] {
+            let w = &run.writes;
+            println!(
+                "{name}: organizations +{} ~{}, users +{} ~{}, memberships +{}; Zendesk saw {} reads, {} writes; Salesforce saw {} requests",
+                w.organizations_created,
+                w.organizations_updated,
+                w.users_created,
+                w.users_updated,
+                w.memberships_created,
+                run.zendesk.reads,
+                run.zendesk.writes,
+                run.salesforce.total(),
+            );
+            for (endpoint, n) in run
+                .zendesk
+                .by_endpoint
+                .iter()
+                .chain(&run.salesforce.by_endpoint)
+            {
+                println!("    {n:>7}  {endpoint}");
+            }
+        }
+    }
+
+    /// Each target of issue 6 that applies to this size, and whether it was met.
+    fn targets(&self) -> Vec<(String, bool)> {
+        let n = self.contacts;
+        let mut targets = Vec::new();
+        let full_per_contact = self.full.calls("zendesk") as f64 / n.max(1) as f64;
+        let ratio = self.full.ratio_to_lower_bound().unwrap_or(f64::INFINITY);
+        targets.push((
+            format!("{n}: full run <= 0.05 Zendesk calls per contact ({full_per_contact:.4})"),
+            full_per_contact <= 0.05,
+        ));
+        targets.push((
+            format!("{n}: full run within 1.5x of the bulk-size lower bound ({ratio:.2}x)"),
+            ratio <= 1.5,
+        ));
+        let per_changed = self.incremental.calls("zendesk") as f64 / self.changed.max(1) as f64;
+        targets.push((
+            format!(
+                "{n}: incremental run <= 3 Zendesk calls per changed contact ({per_changed:.2})"
+            ),
+            per_changed <= 3.0,
+        ));
+        let whole: Vec<&str> = WHOLE_ACCOUNT_READS
+            .iter()
+            .copied()
+            .filter(|e| self.incremental.zendesk.get(e) > 0)
+            .collect();
+        targets.push((
+            format!("{n}: incremental run reads no whole Zendesk account ({whole:?})"),
+            whole.is_empty(),
+        ));
+        let per_thousand =
+            self.full.calls("salesforce") as f64 * 1000.0 / self.salesforce_records.max(1) as f64;
+        targets.push((
+            format!(
+                "{n}: full run <= 1 Salesforce call per 1,000 records read ({per_thousand:.3})"
+            ),
+            per_thousand <= 1.0,
+        ));
+        if n >= 100_000 {
+            let peak = self.full.usage.peak_rss_kib as f64 / 1024.0;
+            let cpu = self.full.usage.cpu_seconds();
+            targets.push((
+                format!("{n}: full run peak memory < 250 MB ({peak:.1} MB)"),
+                peak < 250.0,
+            ));
+            targets.push((
+                format!("{n}: full run engine CPU < 20 s ({cpu:.2} s)"),
+                cpu < 20.0,
+            ));
+        }
+        targets
+    }
+}
+
+/// Full then incremental run over one generated data set.
+async fn bench(binary: &Path, dir: &Path, contacts: usize, seed: u64) -> Result<BenchResult> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let state = dir.join("state.db");
+    for stale in [
+        state.clone(),
+        dir.join("state.db-wal"),
+        dir.join("state.db-shm"),
+    ] {
+        let _ = std::fs::remove_file(stale);
+    }
+    eprintln!("xtask: generating {contacts} contacts (seed {seed})");
+    let dataset = generate(&GeneratorConfig::new(seed, contacts));
+    let zendesk_config = ZendeskSimConfig::default();
+    let salesforce_config = SalesforceSimConfig::default();
+    let (zendesk, _zendesk_server) = ZendeskSim::start(zendesk_config.clone()).await?;
+    let (salesforce, _salesforce_server) = SalesforceSim::start(salesforce_config.clone()).await?;
+    salesforce.load(&dataset);
+    zendesk.load(&dataset)?;
+    let config = dir.join("sfzd.toml");
+    std::fs::write(
+        &config,
+        config_text(&salesforce.base_url(), &zendesk.base_url()),
+    )
+    .with_context(|| format!("cannot write {}", config.display()))?;
+    let env = vec![
+        (
+            "SFZD_SALESFORCE_CLIENT_SECRET".to_owned(),
+            salesforce_config.client_secret.clone(),
+        ),
+        (
+            "SFZD_ZENDESK_CLIENT_SECRET".to_owned(),
+            zendesk_config.oauth_client_secret.clone(),
+        ),
+    ];
+    let sims = (&zendesk, &salesforce);
+
+    eprintln!("xtask: full run, {contacts} contacts");
+    let full = measure(binary, dir, "full", &config, &env, sims).await?;
+    let changed = salesforce.change_fraction(CHANGED_FRACTION, seed).len();
+    eprintln!("xtask: incremental run after {changed} changed contacts");
+    let incremental = measure(binary, dir, "incremental", &config, &env, sims).await?;
+    if incremental.report["mode"] != "incremental" {
+        bail!(
+            "the second run was not incremental: {}",
+            incremental.report["mode"]
+        );
+    }
+    Ok(BenchResult {
+        contacts,
+        salesforce_records: dataset.accounts.len()
+            + dataset.contacts.len()
+            + dataset.relations.len(),
+        changed,
+        full,
+        incremental,
+    })
+}
+
+fn config_text(salesforce: &str, zendesk: &str) -> String {
+    format!(
+        r#"# Written by `cargo xtask bench`: profile P5 against the in-process simulators.
+[salesforce]
+login_url = "{salesforce}"
+client_id = "{sf_client}"
+api_version = "62.0"
+
+[zendesk]
+url = "{zendesk}"
+client_id = "{zd_client}"
+requests_per_minute = 100000
+
+[sync]
+accounts_to_organizations = true
+contacts_to_users = true
+object = "contact"
+primary_relationship = true
+secondary_relationships = true
+
+[state]
+path = "state.db"
+"#,
+        sf_client = SalesforceSimConfig::default().client_id,
+        zd_client = ZendeskSimConfig::default().oauth_client_id,
+    )
+}
+
+/// Runs `sfzd sync` once as a child and measures it; logs go to `DIR/NAME.log`.
+async fn measure(
+    binary: &Path,
+    dir: &Path,
+    name: &str,
+    config: &Path,
+    env: &[(String, String)],
+    (zendesk, salesforce): (&ZendeskSim, &SalesforceSim),
+) -> Result<Measured> {
+    zendesk.reset_counts();
+    salesforce.reset_counts();
+    let report_path = dir.join(format!("{name}-report.json"));
+    let log_path = dir.join(format!("{name}.log"));
+    let log =
+        File::create(&log_path).with_context(|| format!("cannot create {}", log_path.display()))?;
+    let mut command = Command::new(binary);
+    command
+        .arg("sync")
+        .arg("--config")
+        .arg(config)
+        .arg("--report")
+        .arg(&report_path)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .env_remove("SFZD_ZENDESK_API_TOKEN")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    let started = Instant::now();
+    let child = command
+        .spawn()
+        .with_context(|| format!("cannot start {}", binary.display()))?;
+    // wait4 blocks this thread; the simulators keep serving on the runtime's workers.
+    let (status, usage) = tokio::task::spawn_blocking(move || wait_with_usage(child))
+        .await
+        .context("the waiting thread failed")??;
+    let wall = started.elapsed();
+    if status != 0 {
+        bail!(
+            "`sfzd sync` ({name} run) exited with status {status}; see {}",
+            log_path.display()
+        );
+    }
+    let text = std::fs::read_to_string(&report_path)
+        .with_context(|| format!("cannot read {}", report_path.display()))?;
+    let report: Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not JSON", report_path.display()))?;
+    Ok(Measured {
+        wall,
+        usage,
+        writes: Writes::from_report(&report)?,
+        report,
+        zendesk: zendesk.counts(),
+        salesforce: salesforce.counts(),
+    })
+}
+
+/// CPU time and peak memory of a finished child process.
+#[derive(Debug, Clone, Copy, Default)]
+struct Usage {
+    user: Duration,
+    system: Duration,
+    peak_rss_kib: u64,
+}
+
+impl Usage {
+    fn cpu_seconds(&self) -> f64 {
+        (self.user + self.system).as_secs_f64()
+    }
+}
+
+/// Waits for `child` with `wait4(2)`, which returns the resource usage of that child alone
+/// (unlike `getrusage(RUSAGE_CHILDREN)`, which would mix in the cargo build). Returns the
+/// exit status (or 128 + signal) and the usage.
+#[allow(unsafe_code)]
+fn wait_with_usage(child: std::process::Child) -> Result<(i32, Usage)> {
+    let pid = libc::pid_t::try_from(child.id()).context("child pid out of range")?;
+    let mut status: libc::c_int = 0;
+    // SAFETY: an all-zero `rusage` is a valid value of this plain C struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let waited = loop {
+        // SAFETY: `status` and `usage` are valid, exclusive pointers for the call; `pid` is
+        // our own child, which `std` has not reaped (we never call `Child::wait`).
+        let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        if waited == -1 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
+        {
+            continue;
+        }
+        break waited;
+    };
+    if waited != pid {
+        return Err(std::io::Error::last_os_error()).context("wait4 failed");
+    }
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        128 + libc::WTERMSIG(status)
+    };
+    let time = |t: libc::timeval| {
+        Duration::from_secs(u64::try_from(t.tv_sec).unwrap_or(0))
+            + Duration::from_micros(u64::try_from(t.tv_usec).unwrap_or(0))
+    };
+    Ok((
+        code,
+        Usage {
+            user: time(usage.ru_utime),
+            system: time(usage.ru_stime),
+            // Linux reports ru_maxrss in KiB.
+            peak_rss_kib: u64::try_from(usage.ru_maxrss).unwrap_or(0),
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lower_bound_is_one_bulk_request_per_hundred_records_of_each_kind() {
+        let writes = Writes {
+            organizations_created: 1900,
+            organizations_updated: 1,
+            users_created: 8800,
+            users_updated: 100,
+            memberships_created: 101,
+        };
+        // 19 + 1 + 88 + 1 + 2
+        assert_eq!(writes.lower_bound(), 111);
+        assert_eq!(Writes::default().lower_bound(), 0);
+    }
+
+    #[test]
+    fn the_lower_bound_reads_the_reports_counts() {
+        let report = serde_json::json!({
+            "organizations": {"created": 250, "updated": 0},
+            "users": {"created": 99, "updated": 201},
+            "memberships": {"created": 1},
+        });
+        let writes = Writes::from_report(&report).unwrap();
+        assert_eq!(writes.lower_bound(), 3 + 1 + 3 + 1);
+        assert!(Writes::from_report(&serde_json::json!({})).is_err());
+    }
+
+    #[test]
+    fn options_default_to_ten_and_a_hundred_thousand_contacts() {
+        let args = |a: &[&str]| a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            parse(&[]).unwrap(),
+            Options {
+                contacts: vec![10_000, 100_000],
+                seed: 42
+            }
+        );
+        assert_eq!(
+            parse(&args(&["--quick", "--seed", "7"])).unwrap(),
+            Options {
+                contacts: vec![1000],
+                seed: 7
+            }
+        );
+        assert_eq!(
+            parse(&args(&["--contacts", "500"])).unwrap().contacts,
+            vec![500]
+        );
+        assert!(parse(&args(&["--contacts"])).is_err());
+        assert!(parse(&args(&["--fast"])).is_err());
+    }
+
+    #[test]
+    fn wait4_measures_the_child() {
+        let child = Command::new("sh").args(["-c", "exit 3"]).spawn().unwrap();
+        let (code, usage) = wait_with_usage(child).unwrap();
+        assert_eq!(code, 3);
+        assert!(usage.peak_rss_kib > 0, "{usage:?}");
+    }
 }
