@@ -1,1 +1,631 @@
-//! Replayed API traffic for every scenario (filled by the fixtures work).
+//! Replayed API traffic for every scenario of the decision table and every E-case: each
+//! `fixtures/scenarios/<name>/scenario.json` is served by two wiremock servers (Salesforce,
+//! Zendesk), the real `sfzd` binary syncs against them, and the test checks that every
+//! expected write arrived exactly once and that nothing else was written. Then a second run
+//! over unchanged data and a dry run on a fresh state must write nothing at all.
+//! The format is documented in `fixtures/scenarios/README.md`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use wiremock::matchers::{any, body_json, method, path, query_param_contains};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+/// The only format version this harness reads.
+const FORMAT: u64 = 1;
+/// Priorities: authentication and the harness's own answers first, then the fixture's
+/// interactions in file order, the catch-all last.
+const HARNESS: u8 = 1;
+const FIXTURE: u8 = 2;
+const CATCH_ALL: u8 = 200;
+
+fn scenarios_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/scenarios")
+}
+
+#[derive(Debug, Deserialize)]
+struct Scenario {
+    format: u64,
+    case: String,
+    description: String,
+    sync: serde_json::Map<String, Value>,
+    #[serde(flatten)]
+    first: Run,
+    /// Further runs on the same state file, each against its own traffic.
+    #[serde(default)]
+    then: Vec<Run>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct Run {
+    #[serde(default)]
+    salesforce: Vec<Interaction>,
+    #[serde(default)]
+    zendesk: Vec<Interaction>,
+    writes: Vec<Write>,
+    expect: Expect,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Interaction {
+    request: RequestSpec,
+    response: ResponseSpec,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RequestSpec {
+    method: String,
+    path: String,
+    /// Query parameter to fragments its value must contain (URL-decoded).
+    #[serde(default)]
+    query_contains: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResponseSpec {
+    #[serde(default = "ok")]
+    status: u16,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    body: Value,
+}
+
+fn ok() -> u16 {
+    200
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Write {
+    request: WriteRequest,
+    job: Job,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WriteRequest {
+    method: String,
+    path: String,
+    body: Value,
+}
+
+/// The bulk job a write starts: queued when submitted, `completed` with `results` when
+/// polled.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Job {
+    id: String,
+    results: Vec<Value>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Expect {
+    exit: i32,
+    /// A subset of the JSON report: objects by key, arrays element-wise "contains".
+    #[serde(default)]
+    report: Option<Value>,
+    #[serde(default)]
+    stderr_contains: Vec<String>,
+}
+
+fn load(name: &str) -> Scenario {
+    let file = scenarios_dir().join(name).join("scenario.json");
+    let text = std::fs::read_to_string(&file)
+        .unwrap_or_else(|e| panic!("{name}: cannot read {}: {e}", file.display()));
+    let scenario: Scenario =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: scenario.json: {e}"));
+    assert_eq!(
+        scenario.format, FORMAT,
+        "{name}: unknown format {}",
+        scenario.format
+    );
+    scenario
+}
+
+/// Replaces `{salesforce}` and `{zendesk}` in a response body by the servers' base URLs.
+fn resolve(body: &Value, servers: &Servers) -> Value {
+    let text = body
+        .to_string()
+        .replace("{salesforce}", &servers.salesforce.uri())
+        .replace("{zendesk}", &servers.zendesk.uri());
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Answers 500 and records the request: nothing in the fixture matched it.
+#[derive(Clone)]
+struct Unexpected {
+    server: &'static str,
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+impl Respond for Unexpected {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let query = request
+            .url
+            .query()
+            .map(|q| format!("?{q}"))
+            .unwrap_or_default();
+        self.seen.lock().unwrap().push(format!(
+            "unexpected request to {}: {} {}{query} {}",
+            self.server,
+            request.method,
+            request.url.path(),
+            String::from_utf8_lossy(&request.body)
+        ));
+        ResponseTemplate::new(500).set_body_json(json!({"error": "unexpected request"}))
+    }
+}
+
+/// Answers job status polls with the fixture's jobs, completed.
+struct JobStatuses {
+    jobs: Vec<Job>,
+    many: bool,
+}
+
+impl JobStatuses {
+    fn status(job: &Job) -> Value {
+        json!({
+            "id": job.id,
+            "status": "completed",
+            "total": job.results.len(),
+            "progress": job.results.len(),
+            "message": "Completed",
+            "results": job.results,
+        })
+    }
+}
+
+impl Respond for JobStatuses {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        if self.many {
+            let ids: Vec<String> = request
+                .url
+                .query_pairs()
+                .filter(|(k, _)| k == "ids")
+                .flat_map(|(_, v)| v.split(',').map(str::to_owned).collect::<Vec<_>>())
+                .collect();
+            let statuses: Vec<Value> = self
+                .jobs
+                .iter()
+                .filter(|j| ids.contains(&j.id))
+                .map(Self::status)
+                .collect();
+            ResponseTemplate::new(200).set_body_json(json!({"job_statuses": statuses}))
+        } else {
+            let id = request.url.path().rsplit('/').next().unwrap_or_default();
+            match self.jobs.iter().find(|j| j.id == id) {
+                Some(job) => ResponseTemplate::new(200)
+                    .set_body_json(json!({"job_status": Self::status(job)})),
+                None => {
+                    ResponseTemplate::new(404).set_body_json(json!({"error": "RecordNotFound"}))
+                }
+            }
+        }
+    }
+}
+
+struct Servers {
+    salesforce: MockServer,
+    zendesk: MockServer,
+    unexpected: Arc<Mutex<Vec<String>>>,
+}
+
+/// What the servers serve in one run.
+#[derive(Clone, Copy, PartialEq)]
+enum Serve {
+    /// The fixture's reads and writes.
+    Everything,
+    /// Reads only: any write is unexpected.
+    ReadsOnly,
+    /// Reads only, and Salesforce reports no record changed since the watermark.
+    Unchanged,
+}
+
+impl Servers {
+    async fn start() -> Self {
+        Self {
+            salesforce: MockServer::start().await,
+            zendesk: MockServer::start().await,
+            unexpected: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+
+    async fn mount(&self, run: &Run, serve: Serve) {
+        self.salesforce.reset().await;
+        self.zendesk.reset().await;
+        self.unexpected.lock().unwrap().clear();
+
+        Mock::given(method("POST"))
+            .and(path("/services/oauth2/token"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "access_token": "fixture-salesforce-access-token",
+                "instance_url": self.salesforce.uri(),
+                "id": format!("{}/id/00D000000000001AAA/005000000000001AAA", self.salesforce.uri()),
+                "token_type": "Bearer",
+                "issued_at": "1706742061000",
+                "signature": "fixture-signature",
+            })))
+            .with_priority(HARNESS)
+            .mount(&self.salesforce)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/oauth/tokens"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "access_token": "fixture-zendesk-access-token",
+                "token_type": "bearer",
+                "scope": "read write",
+                "expires_in": 3600,
+            })))
+            .with_priority(HARNESS)
+            .mount(&self.zendesk)
+            .await;
+        if serve == Serve::Unchanged {
+            Mock::given(method("GET"))
+                .and(query_param_contains("q", "SystemModstamp >"))
+                .respond_with(
+                    ResponseTemplate::new(200)
+                        .set_body_json(json!({"totalSize": 0, "done": true, "records": []})),
+                )
+                .with_priority(HARNESS)
+                .mount(&self.salesforce)
+                .await;
+        }
+        for (server, interactions) in [
+            (&self.salesforce, &run.salesforce),
+            (&self.zendesk, &run.zendesk),
+        ] {
+            for interaction in interactions {
+                let spec = &interaction.request;
+                let mut mock =
+                    Mock::given(method(spec.method.as_str())).and(path(spec.path.as_str()));
+                for (key, fragments) in &spec.query_contains {
+                    for fragment in fragments {
+                        mock = mock.and(query_param_contains(key.as_str(), fragment.as_str()));
+                    }
+                }
+                let mut response = ResponseTemplate::new(interaction.response.status)
+                    .set_body_json(resolve(&interaction.response.body, self));
+                for (name, value) in &interaction.response.headers {
+                    response = response.insert_header(name.as_str(), value.as_str());
+                }
+                mock.respond_with(response)
+                    .with_priority(FIXTURE)
+                    .mount(server)
+                    .await;
+            }
+        }
+        if serve == Serve::Everything {
+            for write in &run.writes {
+                let spec = &write.request;
+                Mock::given(method(spec.method.as_str()))
+                    .and(path(spec.path.as_str()))
+                    .and(body_json(&spec.body))
+                    .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                        "job_status": {"id": write.job.id, "status": "queued", "url": null}
+                    })))
+                    .with_priority(FIXTURE)
+                    .mount(&self.zendesk)
+                    .await;
+            }
+            let jobs: Vec<Job> = run.writes.iter().map(|w| w.job.clone()).collect();
+            Mock::given(method("GET"))
+                .and(path("/api/v2/job_statuses/show_many"))
+                .respond_with(JobStatuses {
+                    jobs: jobs.clone(),
+                    many: true,
+                })
+                .with_priority(HARNESS)
+                .mount(&self.zendesk)
+                .await;
+            for job in &jobs {
+                Mock::given(method("GET"))
+                    .and(path(format!("/api/v2/job_statuses/{}", job.id)))
+                    .respond_with(JobStatuses {
+                        jobs: jobs.clone(),
+                        many: false,
+                    })
+                    .with_priority(HARNESS)
+                    .mount(&self.zendesk)
+                    .await;
+            }
+        }
+        for (server, name) in [(&self.salesforce, "salesforce"), (&self.zendesk, "zendesk")] {
+            Mock::given(any())
+                .respond_with(Unexpected {
+                    server: name,
+                    seen: self.unexpected.clone(),
+                })
+                .with_priority(CATCH_ALL)
+                .mount(server)
+                .await;
+        }
+    }
+
+    /// Every write request Zendesk received, as (method, path, body).
+    async fn writes(&self) -> Vec<(String, String, Value)> {
+        self.zendesk
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| r.method.as_str() != "GET" && r.url.path() != "/oauth/tokens")
+            .map(|r| {
+                let body = serde_json::from_slice(&r.body)
+                    .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&r.body).into()));
+                (r.method.to_string(), r.url.path().to_owned(), body)
+            })
+            .collect()
+    }
+}
+
+/// A JSON string literal is a valid TOML basic string for the values fixtures use.
+fn toml_value(value: &Value) -> String {
+    match value {
+        Value::Bool(_) | Value::Number(_) | Value::String(_) => value.to_string(),
+        other => panic!("sync settings hold booleans and strings only, not {other}"),
+    }
+}
+
+fn write_config(dir: &Path, scenario: &Scenario, servers: &Servers) -> PathBuf {
+    let mut text = format!(
+        "[salesforce]\nlogin_url = \"{}\"\nclient_id = \"fixture-client\"\napi_version = \"62.0\"\n\n\
+         [zendesk]\nurl = \"{}\"\nclient_id = \"sfzd\"\nrequests_per_minute = 100000\n\n[sync]\n",
+        servers.salesforce.uri(),
+        servers.zendesk.uri()
+    );
+    for (key, value) in &scenario.sync {
+        text.push_str(&format!("{key} = {}\n", toml_value(value)));
+    }
+    text.push_str("\n[state]\npath = \"state.db\"\n");
+    let file = dir.join("sfzd.toml");
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
+struct Outcome {
+    exit: i32,
+    report: Option<Value>,
+    stdout: String,
+    stderr: String,
+}
+
+fn run_sfzd(config: &Path, dry_run: bool) -> Outcome {
+    let report = config.with_file_name(if dry_run {
+        "report-dry.json"
+    } else {
+        "report.json"
+    });
+    let _ = std::fs::remove_file(&report);
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sfzd"));
+    command
+        .arg("sync")
+        .arg("--config")
+        .arg(config)
+        .arg("--report")
+        .arg(&report)
+        .env("SFZD_SALESFORCE_CLIENT_SECRET", "fixture-salesforce-secret")
+        .env("SFZD_ZENDESK_CLIENT_SECRET", "fixture-zendesk-secret")
+        .env_remove("SFZD_ZENDESK_API_TOKEN")
+        .env_remove("RUST_LOG");
+    if dry_run {
+        command.arg("--dry-run");
+    }
+    let output = command.output().unwrap();
+    Outcome {
+        exit: output.status.code().unwrap_or(-1),
+        report: std::fs::read_to_string(&report)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok()),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// Whether `actual` holds everything `expected` says: objects by key, arrays by each
+/// expected element matching some actual element, other values by equality.
+fn contains(actual: &Value, expected: &Value) -> bool {
+    match (actual, expected) {
+        (Value::Object(a), Value::Object(e)) => e
+            .iter()
+            .all(|(k, v)| a.get(k).is_some_and(|av| contains(av, v))),
+        (Value::Array(a), Value::Array(e)) => {
+            e.iter().all(|ev| a.iter().any(|av| contains(av, ev)))
+        }
+        (a, e) => a == e,
+    }
+}
+
+/// Checks one run and returns its failures, each a sentence.
+async fn check_run(
+    what: &str,
+    servers: &Servers,
+    outcome: &Outcome,
+    expected_writes: &[Write],
+    expect: &Expect,
+) -> Vec<String> {
+    let mut failures = Vec::new();
+    if outcome.exit != expect.exit {
+        failures.push(format!(
+            "{what}: exit status {} (expected {})",
+            outcome.exit, expect.exit
+        ));
+    }
+    failures.extend(
+        servers
+            .unexpected
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|u| format!("{what}: {u}")),
+    );
+    let writes = servers.writes().await;
+    for write in expected_writes {
+        let spec = &write.request;
+        let count = writes
+            .iter()
+            .filter(|(m, p, b)| *m == spec.method && *p == spec.path && *b == spec.body)
+            .count();
+        if count != 1 {
+            failures.push(format!(
+                "{what}: expected write {} {} {} arrived {count} times",
+                spec.method, spec.path, spec.body
+            ));
+        }
+    }
+    for (m, p, b) in &writes {
+        let expected = expected_writes
+            .iter()
+            .any(|w| w.request.method == *m && w.request.path == *p && w.request.body == *b);
+        if !expected {
+            failures.push(format!("{what}: unexpected write {m} {p} {b}"));
+        }
+    }
+    if let Some(report) = &expect.report {
+        match &outcome.report {
+            Some(actual) if contains(actual, report) => {}
+            Some(actual) => failures.push(format!(
+                "{what}: report does not contain {report}\nreport: {actual}"
+            )),
+            None => failures.push(format!("{what}: no report was written")),
+        }
+    }
+    for text in &expect.stderr_contains {
+        if !outcome.stderr.contains(text.as_str()) {
+            failures.push(format!("{what}: stderr does not mention {text:?}"));
+        }
+    }
+    // A refused request is retried: say it once, with how often it came.
+    let mut unique: Vec<(String, usize)> = Vec::new();
+    for failure in failures {
+        match unique.iter_mut().find(|(f, _)| *f == failure) {
+            Some((_, n)) => *n += 1,
+            None => unique.push((failure, 1)),
+        }
+    }
+    let mut failures: Vec<String> = unique
+        .into_iter()
+        .map(|(f, n)| if n > 1 { format!("{f} (x{n})") } else { f })
+        .collect();
+    if !failures.is_empty() {
+        failures.push(format!(
+            "{what}: stdout:\n{}\nstderr:\n{}",
+            outcome.stdout, outcome.stderr
+        ));
+    }
+    failures
+}
+
+/// Replays one scenario: its runs, a run over unchanged data, and a dry run.
+async fn replay(name: &str) {
+    let scenario = load(name);
+    let servers = Servers::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &scenario, &servers);
+    let mut failures = Vec::new();
+
+    let runs: Vec<&Run> = std::iter::once(&scenario.first)
+        .chain(&scenario.then)
+        .collect();
+    for (i, run) in runs.iter().enumerate() {
+        servers.mount(run, Serve::Everything).await;
+        let outcome = run_sfzd(&config, false);
+        let what = format!("run {}", i + 1);
+        failures.extend(check_run(&what, &servers, &outcome, &run.writes, &run.expect).await);
+    }
+
+    // A further run on the same state, with nothing changed in Salesforce: no write at all.
+    let last = runs.last().copied().unwrap_or(&scenario.first);
+    servers.mount(last, Serve::Unchanged).await;
+    let outcome = run_sfzd(&config, false);
+    let unchanged = Expect {
+        exit: if last.expect.exit == 2 { 2 } else { 0 },
+        report: None,
+        stderr_contains: Vec::new(),
+    };
+    failures.extend(
+        check_run(
+            "run over unchanged data",
+            &servers,
+            &outcome,
+            &[],
+            &unchanged,
+        )
+        .await,
+    );
+
+    // A dry run on a fresh state: the first run's plan, and no write.
+    let fresh = tempfile::tempdir().unwrap();
+    let dry_config = write_config(fresh.path(), &scenario, &servers);
+    servers.mount(&scenario.first, Serve::ReadsOnly).await;
+    let outcome = run_sfzd(&dry_config, true);
+    // The plan's counts are the first run's: a dry run reports what the run would do.
+    let mut report = scenario
+        .first
+        .expect
+        .report
+        .clone()
+        .unwrap_or_else(|| json!({}));
+    report["dry_run"] = json!(true);
+    let dry = Expect {
+        exit: scenario.first.expect.exit,
+        report: Some(report),
+        stderr_contains: Vec::new(),
+    };
+    failures.extend(check_run("dry run", &servers, &outcome, &[], &dry).await);
+
+    assert!(
+        failures.is_empty(),
+        "scenario {name} ({}: {}):\n{}",
+        scenario.case,
+        scenario.description,
+        failures.join("\n")
+    );
+}
+
+macro_rules! scenarios {
+    ($($test:ident: $dir:literal;)*) => {
+        $(
+            #[tokio::test]
+            async fn $test() {
+                replay($dir).await;
+            }
+        )*
+
+        /// Every fixture directory has its test above, so none is silently left out.
+        #[test]
+        fn every_fixture_directory_has_a_test() {
+            let known = [$($dir),*];
+            let mut missing = Vec::new();
+            for entry in std::fs::read_dir(scenarios_dir()).unwrap() {
+                let entry = entry.unwrap();
+                if entry.path().join("scenario.json").is_file() {
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    if !known.contains(&name.as_str()) {
+                        missing.push(name);
+                    }
+                }
+            }
+            assert!(missing.is_empty(), "fixtures without a test: {missing:?}");
+        }
+    };
+}
+
+scenarios! {
+    s1_p1: "s1-p1"; s1_p2: "s1-p2"; s1_p3: "s1-p3"; s1_p4: "s1-p4"; s1_p5: "s1-p5";
+    s2_p1: "s2-p1"; s2_p2: "s2-p2"; s2_p3: "s2-p3"; s2_p4: "s2-p4"; s2_p5: "s2-p5";
+    s3_p1: "s3-p1"; s3_p2: "s3-p2"; s3_p3: "s3-p3"; s3_p4: "s3-p4"; s3_p5: "s3-p5";
+    s4_p1: "s4-p1"; s4_p2: "s4-p2"; s4_p3: "s4-p3"; s4_p4: "s4-p4"; s4_p5: "s4-p5";
+    s5_p1: "s5-p1"; s5_p2: "s5-p2"; s5_p3: "s5-p3"; s5_p4: "s5-p4"; s5_p5: "s5-p5";
+    s6_p1: "s6-p1"; s6_p2: "s6-p2"; s6_p3: "s6-p3"; s6_p4: "s6-p4"; s6_p5: "s6-p5";
+    s7_p1: "s7-p1"; s7_p2: "s7-p2"; s7_p3: "s7-p3"; s7_p4: "s7-p4"; s7_p5: "s7-p5";
+    e1: "e1"; e2: "e2"; e3: "e3"; e4: "e4"; e5: "e5";
+    e6: "e6"; e7: "e7"; e8: "e8"; e9: "e9"; e10: "e10";
+}
