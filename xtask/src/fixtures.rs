@@ -222,6 +222,19 @@ fn complete(case: &str, value: &Value, writes: bool) -> Vec<String> {
             None => problems.push("\"then\" must be a list of runs".to_owned()),
         }
     }
+    match value.get("after") {
+        None => problems.push(
+            "no \"after\": the Zendesk reads after the writes, for the idempotence run".to_owned(),
+        ),
+        Some(after) => {
+            if !is_array(after, "zendesk") {
+                problems.push("\"after\" has no \"zendesk\" list".to_owned());
+            }
+            if after.get("salesforce").is_some_and(|s| !s.is_array()) {
+                problems.push("\"after\".\"salesforce\" must be a list".to_owned());
+            }
+        }
+    }
     for (name, run) in &runs {
         problems.extend(
             run_problems(run)
@@ -379,7 +392,8 @@ mod tests {
             "salesforce": [{"request": {"method": "GET", "path": "/q"}, "response": {"body": {}}}],
             "zendesk": [],
             "writes": if writes { vec![write] } else { vec![] },
-            "expect": {"exit": if case == "E8" { 2 } else { 0 }}
+            "expect": {"exit": if case == "E8" { 2 } else { 0 }},
+            "after": {"zendesk": []}
         })
     }
 
@@ -437,14 +451,17 @@ mod tests {
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].contains("S2 P3") && problems[0].contains("declares no write"));
 
-        let mut no_key = minimal("S2 P3", true);
-        no_key.as_object_mut().unwrap().remove("writes");
-        std::fs::write(&file, no_key.to_string()).unwrap();
-        let problems = check(dir.path()).unwrap();
-        assert!(
-            problems.iter().any(|p| p.contains("no \"writes\" list")),
-            "{problems:?}"
-        );
+        for (key, problem) in [
+            ("writes", "no \"writes\" list"),
+            ("after", "no \"after\""),
+            ("expect", "no /expect/exit"),
+        ] {
+            let mut no_key = minimal("S2 P3", true);
+            no_key.as_object_mut().unwrap().remove(key);
+            std::fs::write(&file, no_key.to_string()).unwrap();
+            let problems = check(dir.path()).unwrap();
+            assert!(problems.iter().any(|p| p.contains(problem)), "{problems:?}");
+        }
     }
 
     #[test]

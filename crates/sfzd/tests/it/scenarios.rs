@@ -38,6 +38,16 @@ struct Scenario {
     /// Further runs on the same state file, each against its own traffic.
     #[serde(default)]
     then: Vec<Run>,
+    /// Both systems after every run's writes: a `--full` run over them writes nothing.
+    after: Option<After>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct After {
+    /// Salesforce after the runs; the first run's traffic when absent.
+    salesforce: Option<Vec<Interaction>>,
+    zendesk: Vec<Interaction>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -397,12 +407,8 @@ struct Outcome {
     stderr: String,
 }
 
-fn run_sfzd(config: &Path, dry_run: bool) -> Outcome {
-    let report = config.with_file_name(if dry_run {
-        "report-dry.json"
-    } else {
-        "report.json"
-    });
+fn run_sfzd(config: &Path, flags: &[&str]) -> Outcome {
+    let report = config.with_file_name("report.json");
     let _ = std::fs::remove_file(&report);
     let mut command = Command::new(env!("CARGO_BIN_EXE_sfzd"));
     command
@@ -415,9 +421,7 @@ fn run_sfzd(config: &Path, dry_run: bool) -> Outcome {
         .env("SFZD_ZENDESK_CLIENT_SECRET", "fixture-zendesk-secret")
         .env_remove("SFZD_ZENDESK_API_TOKEN")
         .env_remove("RUST_LOG");
-    if dry_run {
-        command.arg("--dry-run");
-    }
+    command.args(flags);
     let output = command.output().unwrap();
     Outcome {
         exit: output.status.code().unwrap_or(-1),
@@ -536,7 +540,7 @@ async fn replay(name: &str) {
         .collect();
     for (i, run) in runs.iter().enumerate() {
         servers.mount(run, Serve::Everything).await;
-        let outcome = run_sfzd(&config, false);
+        let outcome = run_sfzd(&config, &[]);
         let what = format!("run {}", i + 1);
         failures.extend(check_run(&what, &servers, &outcome, &run.writes, &run.expect).await);
     }
@@ -544,7 +548,7 @@ async fn replay(name: &str) {
     // A further run on the same state, with nothing changed in Salesforce: no write at all.
     let last = runs.last().copied().unwrap_or(&scenario.first);
     servers.mount(last, Serve::Unchanged).await;
-    let outcome = run_sfzd(&config, false);
+    let outcome = run_sfzd(&config, &[]);
     let unchanged = Expect {
         exit: if last.expect.exit == 2 { 2 } else { 0 },
         report: None,
@@ -561,11 +565,37 @@ async fn replay(name: &str) {
         .await,
     );
 
+    // A full run over both systems as the writes left them: every record is compared again
+    // and nothing differs, so nothing is written (BEHAVIOR.md 5, idempotence).
+    if let Some(after) = &scenario.after {
+        let world = Run {
+            salesforce: after
+                .salesforce
+                .clone()
+                .unwrap_or_else(|| last.salesforce.clone()),
+            zendesk: after.zendesk.clone(),
+            writes: Vec::new(),
+            expect: unchanged.clone(),
+        };
+        servers.mount(&world, Serve::ReadsOnly).await;
+        let outcome = run_sfzd(&config, &["--full"]);
+        failures.extend(
+            check_run(
+                "full run over the written data",
+                &servers,
+                &outcome,
+                &[],
+                &world.expect,
+            )
+            .await,
+        );
+    }
+
     // A dry run on a fresh state: the first run's plan, and no write.
     let fresh = tempfile::tempdir().unwrap();
     let dry_config = write_config(fresh.path(), &scenario, &servers);
     servers.mount(&scenario.first, Serve::ReadsOnly).await;
-    let outcome = run_sfzd(&dry_config, true);
+    let outcome = run_sfzd(&dry_config, &["--dry-run"]);
     // The plan's counts are the first run's: a dry run reports what the run would do.
     let mut report = scenario
         .first
