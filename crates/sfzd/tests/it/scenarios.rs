@@ -400,9 +400,18 @@ fn write_config(dir: &Path, scenario: &Scenario, servers: &Servers) -> PathBuf {
     file
 }
 
+/// The secrets and tokens the harness hands out; none may show in output or the report.
+const SECRETS: [&str; 4] = [
+    "fixture-salesforce-secret",
+    "fixture-zendesk-secret",
+    "fixture-salesforce-access-token",
+    "fixture-zendesk-access-token",
+];
+
 struct Outcome {
     exit: i32,
     report: Option<Value>,
+    report_text: String,
     stdout: String,
     stderr: String,
 }
@@ -423,11 +432,11 @@ fn run_sfzd(config: &Path, flags: &[&str]) -> Outcome {
         .env_remove("RUST_LOG");
     command.args(flags);
     let output = command.output().unwrap();
+    let report_text = std::fs::read_to_string(&report).unwrap_or_default();
     Outcome {
         exit: output.status.code().unwrap_or(-1),
-        report: std::fs::read_to_string(&report)
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok()),
+        report: serde_json::from_str(&report_text).ok(),
+        report_text,
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
@@ -499,6 +508,27 @@ async fn check_run(
                 "{what}: report does not contain {report}\nreport: {actual}"
             )),
             None => failures.push(format!("{what}: no report was written")),
+        }
+    }
+    // Every skipped record is reported with its reason (BEHAVIOR.md 4, E7).
+    let skipped = outcome
+        .report
+        .as_ref()
+        .and_then(|r| r["skipped"].as_array().cloned());
+    for skip in skipped.into_iter().flatten() {
+        if skip["reason"].as_str().is_none_or(|r| r.trim().is_empty()) {
+            failures.push(format!("{what}: a skipped record has no reason: {skip}"));
+        }
+    }
+    for secret in SECRETS {
+        for (place, text) in [
+            ("stdout", &outcome.stdout),
+            ("stderr", &outcome.stderr),
+            ("the report", &outcome.report_text),
+        ] {
+            if text.contains(secret) {
+                failures.push(format!("{what}: {place} shows the secret {secret:?}"));
+            }
         }
     }
     for text in &expect.stderr_contains {
@@ -610,6 +640,20 @@ async fn replay(name: &str) {
         stderr_contains: Vec::new(),
     };
     failures.extend(check_run("dry run", &servers, &outcome, &[], &dry).await);
+    // The plan names the rule behind every action, and has an action wherever the run writes.
+    if let Some(plan) = outcome.report.as_ref().and_then(|r| r.get("plan")) {
+        let actions = plan.as_array().map_or(0, Vec::len);
+        if actions == 0 && !scenario.first.writes.is_empty() {
+            failures.push(format!("dry run: the plan is empty: {plan}"));
+        }
+        for action in plan.as_array().into_iter().flatten() {
+            if action["rules"].as_array().is_none_or(Vec::is_empty) {
+                failures.push(format!("dry run: a planned action names no rule: {action}"));
+            }
+        }
+    } else if !scenario.first.writes.is_empty() {
+        failures.push("dry run: the report has no plan".to_owned());
+    }
 
     assert!(
         failures.is_empty(),
