@@ -557,7 +557,9 @@ async fn check_run(
     failures
 }
 
-/// Replays one scenario: its runs, a run over unchanged data, and a dry run.
+/// Replays one scenario: its runs (the first, then `then`), an incremental run over unchanged
+/// data, a `--full` run over the world after the writes, and a dry run on a fresh state.
+/// Every failure is collected and reported at once, naming the scenario.
 async fn replay(name: &str) {
     let scenario = load(name);
     let servers = Servers::start().await;
