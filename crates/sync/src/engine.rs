@@ -89,7 +89,7 @@ pub struct SyncOptions {
 }
 
 impl SyncOptions {
-    /// Options with default mappings, no filters, chunks of 1,000 email groups.
+    /// Options with default mappings, no filters, chunks of 5,000 email groups.
     pub fn new(settings: Settings) -> Self {
         Self {
             settings,
@@ -97,7 +97,7 @@ impl SyncOptions {
             accounts_filter: None,
             contacts_filter: None,
             full: false,
-            chunk_size: 1000,
+            chunk_size: 5000,
             poll: PollConfig::default(),
         }
     }

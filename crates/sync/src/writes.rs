@@ -83,6 +83,10 @@ struct Submitted<K> {
     kind: Kind,
 }
 
+/// Jobs a round keeps in flight before it polls them: under Zendesk's account-wide cap of
+/// 30 queued or running jobs, with room for other integrations.
+pub const MAX_JOBS_IN_FLIGHT: usize = 25;
+
 /// One round of writes: every job is submitted first, then all are polled together, so
 /// the status checks of a round cost one request per 100 jobs and backoff step.
 pub struct Round<K> {
@@ -111,6 +115,7 @@ pub struct BulkWriter<'a> {
 macro_rules! submit_batches {
     ($self:ident, $round:ident, $items:ident, $call:ident, $kind:expr, $ids:expr) => {{
         for batch in chunks($items) {
+            $self.make_room($round).await?;
             let items: Vec<_> = batch.iter().map(|(_, item)| item.clone()).collect();
             match $self.write.$call(&items).await {
                 Ok(job) => $round.submitted.push(Submitted {
@@ -161,6 +166,7 @@ impl<'a> BulkWriter<'a> {
     ) -> Result<(), Fatal> {
         let mut rest = users;
         while !self.bulk_users_disabled && !rest.is_empty() {
+            self.make_room(round).await?;
             let batch: Vec<(K, NewUser)> = rest.drain(..rest.len().min(BULK_LIMIT)).collect();
             let items: Vec<NewUser> = batch.iter().map(|(_, u)| u.clone()).collect();
             match self.write.create_many_users(&items).await {
@@ -277,13 +283,25 @@ impl<'a> BulkWriter<'a> {
     ///
     /// # Errors
     /// A [`Fatal`] error when Zendesk cannot be read.
-    pub async fn finish<K: Clone>(&self, round: Round<K>) -> Result<Vec<(K, Outcome)>, Fatal> {
-        let Round {
-            submitted,
-            mut outcomes,
-        } = round;
+    pub async fn finish<K: Clone>(&self, mut round: Round<K>) -> Result<Vec<(K, Outcome)>, Fatal> {
+        self.settle(&mut round).await?;
+        Ok(round.outcomes)
+    }
+
+    /// Waits for the round's jobs once as many are in flight as the account allows, so a
+    /// round never waits for a job slot that only its own polling would free.
+    async fn make_room<K: Clone>(&self, round: &mut Round<K>) -> Result<(), Fatal> {
+        if round.submitted.len() >= MAX_JOBS_IN_FLIGHT {
+            self.settle(round).await?;
+        }
+        Ok(())
+    }
+
+    /// Polls the round's submitted jobs and moves their items' outcomes into the round.
+    async fn settle<K: Clone>(&self, round: &mut Round<K>) -> Result<(), Fatal> {
+        let submitted = std::mem::take(&mut round.submitted);
         if submitted.is_empty() {
-            return Ok(outcomes);
+            return Ok(());
         }
         let ids: Vec<String> = submitted.iter().map(|s| s.job_id.clone()).collect();
         let statuses: HashMap<String, JobStatus> = match self.poller.wait(self.read, &ids).await {
@@ -294,21 +312,21 @@ impl<'a> BulkWriter<'a> {
                 // re-reads Zendesk and finishes what is missing.
                 let message = format!("job status unknown: {err}");
                 for job in submitted {
-                    outcomes.extend(
+                    round.outcomes.extend(
                         job.keys
                             .into_iter()
                             .map(|k| (k, Outcome::Failed(message.clone()))),
                     );
                 }
-                return Ok(outcomes);
+                return Ok(());
             }
         };
         for job in submitted {
             match statuses.get(&job.job_id) {
-                Some(status) => outcomes.extend(map_results(&job, status)),
+                Some(status) => round.outcomes.extend(map_results(&job, status)),
                 None => {
                     let message = format!("job {} was not reported", job.job_id);
-                    outcomes.extend(
+                    round.outcomes.extend(
                         job.keys
                             .into_iter()
                             .map(|k| (k, Outcome::Failed(message.clone()))),
@@ -316,7 +334,7 @@ impl<'a> BulkWriter<'a> {
                 }
             }
         }
-        Ok(outcomes)
+        Ok(())
     }
 }
 
