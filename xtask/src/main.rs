@@ -10,13 +10,15 @@ use anyhow::{Context, Result, bail};
 
 mod bench;
 mod fixtures;
+mod soak;
 
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
   ci                 fmt check, clippy (warnings denied), the test suite, client crate docs
   fixtures --check   every decision-table row and E-case has a complete replay fixture
-  bench              full and incremental sync benchmarks against the sandbox";
+  bench              full and incremental sync benchmarks against the sandbox
+  soak               long fault-injection and crash/resume runs against the sandbox";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -24,6 +26,7 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("fixtures") => fixtures::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
+        Some("soak") => soak::run(&args[1..]),
         Some("-h" | "--help") | None => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

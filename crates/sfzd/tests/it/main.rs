@@ -5,4 +5,5 @@
 #![allow(clippy::unwrap_used)]
 
 mod e2e;
+mod reliability;
 mod scenarios;

@@ -1,0 +1,1 @@
+//! Faults, crashes, concurrency, bad input and secrets (filled by the reliability work).
