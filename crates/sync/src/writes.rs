@@ -407,3 +407,216 @@ fn map_results<K: Clone>(job: &Submitted<K>, status: &JobStatus) -> Vec<(K, Outc
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use zendesk_client::{
+        JobResult, JobState, ManualClock, MockZendeskRead, MockZendeskWrite, PollConfig,
+        ZendeskError,
+    };
+
+    use super::*;
+
+    fn poller() -> JobPoller {
+        JobPoller::new(PollConfig {
+            clock: Arc::new(ManualClock::new()),
+            ..PollConfig::default()
+        })
+    }
+
+    fn users(n: usize) -> Vec<(usize, NewUser)> {
+        (0..n)
+            .map(|i| {
+                (
+                    i,
+                    NewUser::new(format!("User {i}"), format!("u{i}@example.com")),
+                )
+            })
+            .collect()
+    }
+
+    /// A completed job whose item `i` created record `base + i`.
+    fn completed(id: &str, items: usize, base: u64) -> JobStatus {
+        let mut status = JobStatus::new(id, JobState::Completed);
+        status.results = (0..items)
+            .map(|i| JobResult {
+                index: Some(i),
+                id: Some(base + i as u64),
+                status: Some("Created".into()),
+                ..JobResult::default()
+            })
+            .collect();
+        status
+    }
+
+    #[tokio::test]
+    async fn created_ids_map_back_to_their_keys() {
+        let mut write = MockZendeskWrite::new();
+        write
+            .expect_create_many_users()
+            .times(1)
+            .returning(|_| Ok(JobStatus::new("j1", JobState::Queued)));
+        let mut read = MockZendeskRead::new();
+        read.expect_show_many_job_statuses().returning(|_| {
+            let mut status = completed("j1", 3, 100);
+            // Zendesk lists results by index, not necessarily in order; one item failed.
+            status.results.reverse();
+            status.results[0] = JobResult {
+                index: Some(2),
+                error: Some("DuplicateValue".into()),
+                details: Some("Email u2@example.com is already being used".into()),
+                ..JobResult::default()
+            };
+            Ok(vec![status])
+        });
+        let mut writer = BulkWriter::new(&read, &write, poller());
+        let mut round = Round::default();
+        writer.create_users(&mut round, users(3)).await.unwrap();
+        let mut outcomes = writer.finish(round).await.unwrap();
+        outcomes.sort_by_key(|(k, _)| *k);
+        assert_eq!(outcomes[0], (0, Outcome::Done(Some(100))));
+        assert_eq!(outcomes[1], (1, Outcome::Done(Some(101))));
+        assert!(matches!(&outcomes[2], (2, Outcome::Failed(m)) if m.contains("DuplicateValue")));
+    }
+
+    #[tokio::test]
+    async fn refused_bulk_import_falls_back_to_single_calls() {
+        let mut write = MockZendeskWrite::new();
+        write.expect_create_many_users().times(1).returning(|_| {
+            Err(ZendeskError::BulkImportDisabled {
+                endpoint: "POST /api/v2/users/create_many".into(),
+            })
+        });
+        let next = AtomicUsize::new(500);
+        write.expect_create_user().times(150).returning(move |user| {
+            let mut value = serde_json::json!({"id": next.fetch_add(1, Ordering::SeqCst), "name": user.name});
+            value["email"] = user.email.clone().into();
+            Ok(serde_json::from_value(value).unwrap())
+        });
+        let read = MockZendeskRead::new();
+        let mut writer = BulkWriter::new(&read, &write, poller());
+        let mut round = Round::default();
+        writer.create_users(&mut round, users(150)).await.unwrap();
+        let outcomes = writer.finish(round).await.unwrap();
+        assert_eq!(outcomes.len(), 150);
+        assert!(
+            outcomes
+                .iter()
+                .all(|(_, o)| matches!(o, Outcome::Done(Some(_))))
+        );
+        assert!(writer.bulk_users_disabled());
+    }
+
+    #[tokio::test]
+    async fn a_round_polls_its_jobs_before_the_account_job_cap() {
+        let submitted = Arc::new(AtomicUsize::new(0));
+        let polled_at = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut write = MockZendeskWrite::new();
+        let counter = submitted.clone();
+        write
+            .expect_create_many_users()
+            .times(30)
+            .returning(move |items| {
+                let n = counter.fetch_add(1, Ordering::SeqCst);
+                assert_eq!(items.len(), BULK_LIMIT);
+                Ok(JobStatus::new(format!("j{n}"), JobState::Queued))
+            });
+        let mut read = MockZendeskRead::new();
+        let (counter, polls) = (submitted.clone(), polled_at.clone());
+        read.expect_show_many_job_statuses().returning(move |ids| {
+            polls
+                .lock()
+                .unwrap()
+                .push((counter.load(Ordering::SeqCst), ids.len()));
+            Ok(ids.iter().map(|id| completed(id, BULK_LIMIT, 1)).collect())
+        });
+        let mut writer = BulkWriter::new(&read, &write, poller());
+        let mut round = Round::default();
+        writer
+            .create_users(&mut round, users(30 * BULK_LIMIT))
+            .await
+            .unwrap();
+        let outcomes = writer.finish(round).await.unwrap();
+        assert_eq!(outcomes.len(), 30 * BULK_LIMIT);
+        // The first 25 jobs were polled before the 26th was submitted, in one request.
+        assert_eq!(
+            polled_at.lock().unwrap()[0],
+            (MAX_JOBS_IN_FLIGHT, MAX_JOBS_IN_FLIGHT)
+        );
+    }
+
+    #[tokio::test]
+    async fn an_existing_membership_counts_as_present_not_failed() {
+        let mut write = MockZendeskWrite::new();
+        write
+            .expect_create_many_memberships()
+            .returning(|_| Ok(JobStatus::new("m1", JobState::Queued)));
+        let mut read = MockZendeskRead::new();
+        read.expect_show_many_job_statuses().returning(|_| {
+            let mut status = JobStatus::new("m1", JobState::Completed);
+            status.results = vec![
+                JobResult {
+                    index: Some(0),
+                    id: Some(9),
+                    status: Some("Created".into()),
+                    ..JobResult::default()
+                },
+                JobResult {
+                    index: Some(1),
+                    error: Some("InvalidValue".into()),
+                    details: Some("User is already a member of this organization".into()),
+                    ..JobResult::default()
+                },
+            ];
+            Ok(vec![status])
+        });
+        let mut writer = BulkWriter::new(&read, &write, poller());
+        let mut round = Round::default();
+        let items = vec![
+            (0, NewMembership::new(1, 10)),
+            (1, NewMembership::new(1, 11)),
+        ];
+        writer.create_memberships(&mut round, items).await.unwrap();
+        let outcomes = writer.finish(round).await.unwrap();
+        assert_eq!(
+            outcomes,
+            vec![(0, Outcome::Done(Some(9))), (1, Outcome::AlreadyPresent)]
+        );
+    }
+
+    #[tokio::test]
+    async fn zendesk_unreachable_stops_the_run_but_a_refused_batch_does_not() {
+        let mut write = MockZendeskWrite::new();
+        write.expect_update_many_users().times(1).returning(|_| {
+            Err(ZendeskError::Server {
+                status: 503,
+                body: "down".into(),
+            })
+        });
+        let read = MockZendeskRead::new();
+        let mut writer = BulkWriter::new(&read, &write, poller());
+        let mut round = Round::default();
+        let updates = vec![(0, UserUpdate::new(5))];
+        assert!(writer.update_users(&mut round, updates).await.is_err());
+
+        let mut write = MockZendeskWrite::new();
+        write.expect_update_many_users().times(1).returning(|_| {
+            Err(ZendeskError::ValidationFailed {
+                error: "RecordInvalid".into(),
+                description: "bad".into(),
+                details: None,
+            })
+        });
+        let mut writer = BulkWriter::new(&read, &write, poller());
+        let mut round = Round::default();
+        writer
+            .update_users(&mut round, vec![(0, UserUpdate::new(5))])
+            .await
+            .unwrap();
+        let outcomes = writer.finish(round).await.unwrap();
+        assert!(matches!(&outcomes[..], [(0, Outcome::Failed(m))] if m.contains("bad")));
+    }
+}
