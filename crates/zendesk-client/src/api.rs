@@ -50,8 +50,7 @@ pub trait ZendeskRead: Send + Sync {
     /// any error of the requests.
     async fn show_many_users_by_external_ids(&self, external_ids: &[String]) -> Result<Vec<User>>;
 
-    /// Users having `email` as any identity (`GET /api/v2/users/search?query=email:"…"`,
-    /// the address quoted). Reads the first page of results (up to 100 users, far more than
+    /// Users having `email` as any identity (`GET /api/v2/users/search?query=email:…`). Reads the first page of results (up to 100 users, far more than
     /// one address can match). Search is served from an index that can lag recent writes;
     /// prefer [`ZendeskRead::show_many_users_by_external_ids`] for exact lookups.
     ///

@@ -801,7 +801,9 @@ impl ZendeskRead for HttpZendeskClient {
 
     async fn search_users_by_email(&self, email: &str) -> Result<Vec<User>> {
         let email = email.trim();
-        if email.is_empty() || email.contains('"') {
+        // An address has no white space or quotes, so the `email:` keyword takes it bare,
+        // as Zendesk's search reference writes it.
+        if email.is_empty() || email.contains(['"', ' ', '\t']) {
             return Err(ZendeskError::InvalidRequest(
                 "not a searchable email address".into(),
             ));
@@ -810,7 +812,7 @@ impl ZendeskRead for HttpZendeskClient {
             .get(
                 "/api/v2/users/search",
                 "/api/v2/users/search",
-                &[("query", format!("email:\"{email}\""))],
+                &[("query", format!("email:{email}"))],
             )
             .await?;
         Ok(answer.users)
