@@ -2,6 +2,10 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
+use std::time::Duration as StdDuration;
+
+use axum::body::{Body, Bytes};
+use axum::response::Response;
 
 use chrono::{DateTime, Duration, Utc};
 use rand::rngs::StdRng;
@@ -17,6 +21,15 @@ pub struct FaultConfig {
     pub write_failure_rate: f64,
     /// Fraction (0.0..=1.0) of all API requests answered 503 before any processing.
     pub unavailable_rate: f64,
+    /// Fraction (0.0..=1.0) of API requests whose connection is cut after the request was
+    /// processed (a write is applied): the status line and headers go out, the body stops
+    /// half-way and the connection closes. The client cannot know whether a write landed.
+    pub drop_rate: f64,
+    /// Fraction (0.0..=1.0) of API requests answered only after [`FaultConfig::slow_delay`]
+    /// (processed first, so a write is applied even when the client gave up waiting).
+    pub slow_rate: f64,
+    /// How long a slow answer is held back.
+    pub slow_delay: StdDuration,
 }
 
 /// What the fault injector decided for one request.
@@ -25,6 +38,54 @@ pub(crate) enum Fault {
     None,
     Unavailable,
     WriteFailed(u16),
+}
+
+/// How an answer that was processed reaches the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Delivery {
+    /// Sent whole, at once.
+    Normal,
+    /// Cut half-way through the body, then the connection closes.
+    Drop,
+    /// Sent whole after a delay.
+    Slow(StdDuration),
+}
+
+impl Delivery {
+    /// Applies the decision to a finished response.
+    pub(crate) async fn apply(self, response: Response) -> Response {
+        match self {
+            Delivery::Normal => response,
+            Delivery::Slow(delay) => {
+                tokio::time::sleep(delay).await;
+                response
+            }
+            Delivery::Drop => cut(response).await,
+        }
+    }
+}
+
+/// The response with its full `Content-Length` but only half its body, then an error that
+/// makes the server abort the connection.
+async fn cut(response: Response) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let half = Bytes::copy_from_slice(&bytes[..bytes.len() / 2]);
+    if let Ok(length) = axum::http::HeaderValue::from_str(&bytes.len().max(1).to_string()) {
+        parts
+            .headers
+            .insert(axum::http::header::CONTENT_LENGTH, length);
+    }
+    let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
+        Ok(half),
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            "simulated dropped connection",
+        )),
+    ];
+    Response::from_parts(parts, Body::from_stream(futures::stream::iter(chunks)))
 }
 
 /// Seeded fault decisions; one random draw per decision keeps the sequence reproducible.
@@ -54,6 +115,18 @@ impl FaultInjector {
             return Fault::WriteFailed(status);
         }
         Fault::None
+    }
+
+    /// Decides how a processed API answer is delivered; draws only for enabled faults, so
+    /// seeds keep their sequences when these faults are off.
+    pub(crate) fn delivery(&mut self) -> Delivery {
+        if self.config.drop_rate > 0.0 && self.rng.random::<f64>() < self.config.drop_rate {
+            return Delivery::Drop;
+        }
+        if self.config.slow_rate > 0.0 && self.rng.random::<f64>() < self.config.slow_rate {
+            return Delivery::Slow(self.config.slow_delay);
+        }
+        Delivery::Normal
     }
 }
 

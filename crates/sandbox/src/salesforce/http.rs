@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::model::{FieldType, Obj, Row, Val, sf_datetime};
 use super::soql::{self, Cond, Lit, Parents};
 use super::{Cursor, Data, Inner, MAX_CURSORS, SalesforceSim};
-use crate::common::{Fault, LoggedRequest, endpoint_key, lock, parse_pairs};
+use crate::common::{Delivery, Fault, LoggedRequest, endpoint_key, lock, parse_pairs};
 
 const DEFAULT_BATCH: usize = 2000;
 
@@ -53,11 +53,16 @@ pub(crate) async fn handle(State(sim): State<SalesforceSim>, req: Request) -> Re
     let body = to_bytes(req.into_body(), 1024 * 1024)
         .await
         .unwrap_or_default();
-    let (reply, usage) = {
+    let (reply, usage, delivery) = {
         let mut inner = lock(&sim.inner);
         let reply = inner.process(&method, &path, &raw_query, &headers, &body);
         let usage = format!("api-usage={}/{}", inner.api_used, inner.config.api_max);
-        (reply, usage)
+        let delivery = if path.starts_with("/services/data/") {
+            inner.faults.delivery()
+        } else {
+            Delivery::Normal
+        };
+        (reply, usage, delivery)
     };
     let mut response = Response::new(Body::from(reply.body));
     *response.status_mut() =
@@ -72,7 +77,7 @@ pub(crate) async fn handle(State(sim): State<SalesforceSim>, req: Request) -> Re
     {
         h.insert("sforce-limit-info", v);
     }
-    response
+    delivery.apply(response).await
 }
 
 /// `Sforce-Query-Options: batchSize=N`, clamped to Salesforce's 200..=2000.

@@ -36,7 +36,8 @@ pub struct SalesforceSimConfig {
     pub api_max: u64,
     /// Lifetime of issued access tokens.
     pub token_lifetime: Duration,
-    /// Injected failures (only `unavailable_rate` applies: the simulator has no writes).
+    /// Injected failures (`unavailable_rate`, `drop_rate` and `slow_rate` apply: the
+    /// simulator has no writes).
     pub faults: FaultConfig,
 }
 

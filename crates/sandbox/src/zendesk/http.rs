@@ -12,7 +12,7 @@ use super::model::{identity_json, membership_json, org_json, ts, user_json};
 use super::state::ItemError;
 use super::{Inner, Job, MAX_INFLIGHT_JOBS, ZendeskSim};
 use crate::common::{
-    Fault, LoggedRequest, base64_decode, endpoint_key, lock, parse_pairs, percent_encode,
+    Delivery, Fault, LoggedRequest, base64_decode, endpoint_key, lock, parse_pairs, percent_encode,
 };
 
 /// Largest accepted request body; bulk payloads of 100 records fit easily.
@@ -106,11 +106,17 @@ pub(crate) async fn handle(State(sim): State<ZendeskSim>, req: Request) -> Respo
         Ok(b) => b,
         Err(_) => return respond(Reply::error(400, "BadRequest", "unreadable body")),
     };
-    let reply = {
+    let (reply, delivery) = {
         let mut inner = lock(&sim.inner);
-        inner.process(&method, &path, &raw_query, &headers, &body)
+        let reply = inner.process(&method, &path, &raw_query, &headers, &body);
+        let delivery = if path.starts_with("/api/v2/") {
+            inner.faults.delivery()
+        } else {
+            Delivery::Normal
+        };
+        (reply, delivery)
     };
-    respond(reply)
+    delivery.apply(respond(reply)).await
 }
 
 fn respond(reply: Reply) -> Response {
@@ -247,11 +253,11 @@ impl Inner {
         false
     }
 
-    /// Sliding 60 s window; `Some(retry_after_secs)` when the request is over the limit.
+    /// Sliding window of `rate_limit_window`; `Some(retry_after_secs)` when the request is over the limit.
     fn rate_limited(&mut self) -> Option<u64> {
         let limit = self.config.rate_limit_per_minute? as usize;
         let now = Instant::now();
-        let window = Duration::from_secs(60);
+        let window = self.config.rate_limit_window;
         while self
             .window
             .front()

@@ -36,6 +36,9 @@ pub struct ZendeskSimConfig {
     pub token_lifetime: Duration,
     /// Account rate limit in requests per minute (sliding 60 s window); `None` = unlimited.
     pub rate_limit_per_minute: Option<u32>,
+    /// The window of `rate_limit_per_minute` (Zendesk: one minute); tests shorten it so a
+    /// 429 storm with `Retry-After` costs seconds, not minutes.
+    pub rate_limit_window: Duration,
     /// Endpoint limit of `PUT /users/{id}` and `POST /users/create_or_update` per user and
     /// minute (Zendesk documents 5); `None` = unlimited.
     pub user_write_limit_per_minute: Option<u32>,
@@ -55,6 +58,7 @@ impl Default for ZendeskSimConfig {
             api_token: None,
             token_lifetime: Duration::from_secs(2 * 3600),
             rate_limit_per_minute: None,
+            rate_limit_window: Duration::from_secs(60),
             user_write_limit_per_minute: None,
             job_polls_before_complete: 1,
             faults: FaultConfig::default(),
@@ -78,6 +82,7 @@ impl fmt::Debug for ZendeskSimConfig {
             )
             .field("token_lifetime", &self.token_lifetime)
             .field("rate_limit_per_minute", &self.rate_limit_per_minute)
+            .field("rate_limit_window", &self.rate_limit_window)
             .field(
                 "user_write_limit_per_minute",
                 &self.user_write_limit_per_minute,

@@ -885,6 +885,7 @@ async fn injected_write_faults_do_not_apply_the_write() {
             seed: 7,
             write_failure_rate: 1.0,
             unavailable_rate: 0.0,
+            ..FaultConfig::default()
         },
         ..ZendeskSimConfig::default()
     })
@@ -979,4 +980,64 @@ async fn per_user_write_limit_answers_429_for_that_user_only() {
         )
         .await;
     assert_eq!(r.status, 200, "other users are not limited");
+}
+
+#[tokio::test]
+async fn dropped_connections_apply_the_write_but_cut_the_answer() {
+    let zd = Zd::start(ZendeskSimConfig {
+        faults: FaultConfig {
+            drop_rate: 1.0,
+            ..FaultConfig::default()
+        },
+        ..ZendeskSimConfig::default()
+    })
+    .await;
+    let sent = zd
+        .http
+        .post(format!("{}/api/v2/users.json", zd.server.url))
+        .bearer_auth(&zd.token)
+        .json(&json!({"user": {"name": "Ann", "email": "ann@example.com"}}))
+        .send()
+        .await;
+    // Headers may arrive; the body never completes.
+    let body = match sent {
+        Ok(response) => response.bytes().await.map(|_| ()),
+        Err(error) => Err(error),
+    };
+    assert!(body.is_err(), "the answer must be cut");
+    assert!(
+        zd.sim.user_by_email("ann@example.com").is_some(),
+        "the write was applied before the connection dropped"
+    );
+}
+
+#[tokio::test]
+async fn slow_answers_arrive_after_the_delay() {
+    let zd = Zd::start(ZendeskSimConfig {
+        faults: FaultConfig {
+            slow_rate: 1.0,
+            slow_delay: Duration::from_millis(300),
+            ..FaultConfig::default()
+        },
+        ..ZendeskSimConfig::default()
+    })
+    .await;
+    let started = std::time::Instant::now();
+    assert_eq!(zd.get("/api/v2/users/count").await.status, 200);
+    assert!(started.elapsed() >= Duration::from_millis(300));
+}
+
+#[tokio::test]
+async fn the_rate_limit_window_is_configurable() {
+    let zd = Zd::start(ZendeskSimConfig {
+        rate_limit_per_minute: Some(2),
+        rate_limit_window: Duration::from_secs(1),
+        ..ZendeskSimConfig::default()
+    })
+    .await;
+    assert_eq!(zd.get("/api/v2/users/count").await.status, 200);
+    assert_eq!(zd.get("/api/v2/users/count").await.status, 200);
+    let limited = zd.get("/api/v2/users/count").await;
+    assert_eq!(limited.status, 429);
+    assert_eq!(limited.header("retry-after"), Some("1"));
 }
