@@ -121,29 +121,28 @@ impl Memberships {
         read: &dyn ZendeskRead,
         users: &[UserId],
     ) -> Result<HashMap<UserId, BTreeSet<OrganizationId>>, ZendeskError> {
-        let mut result = HashMap::new();
         if users.is_empty() {
-            return Ok(result);
+            return Ok(HashMap::new());
         }
-        match self {
-            Self::Account(cache) => {
-                if cache.is_none() {
-                    let mut all: HashMap<UserId, BTreeSet<OrganizationId>> = HashMap::new();
-                    let mut memberships = Box::pin(stream::memberships_stream(read));
-                    while let Some(m) = memberships.try_next().await? {
-                        all.entry(UserId(m.user_id))
-                            .or_default()
-                            .insert(OrganizationId(m.organization_id));
-                    }
-                    tracing::info!(
-                        users = all.len(),
-                        "read the account's organization memberships"
-                    );
-                    *cache = Some(all);
+        if let Self::Account(None) = self {
+            match account_memberships(read).await {
+                Ok(all) => *self = Self::Account(Some(all)),
+                // Without the account-wide list, each user's memberships are listed.
+                Err(ZendeskError::NotFound { .. } | ZendeskError::Forbidden { .. }) => {
+                    *self = Self::PerUser
                 }
-                let all = cache.as_ref().map(|c| c as &HashMap<_, _>);
+                Err(err) => return Err(err),
+            }
+        }
+        let mut result = HashMap::new();
+        match self {
+            Self::Account(all) => {
                 for user in users {
-                    let orgs = all.and_then(|a| a.get(user)).cloned().unwrap_or_default();
+                    let orgs = all
+                        .as_ref()
+                        .and_then(|a| a.get(user))
+                        .cloned()
+                        .unwrap_or_default();
                     result.insert(*user, orgs);
                 }
             }
@@ -159,5 +158,107 @@ impl Memberships {
             }
         }
         Ok(result)
+    }
+}
+
+async fn account_memberships(
+    read: &dyn ZendeskRead,
+) -> Result<HashMap<UserId, BTreeSet<OrganizationId>>, ZendeskError> {
+    let mut all: HashMap<UserId, BTreeSet<OrganizationId>> = HashMap::new();
+    let mut memberships = Box::pin(stream::memberships_stream(read));
+    while let Some(m) = memberships.try_next().await? {
+        all.entry(UserId(m.user_id))
+            .or_default()
+            .insert(OrganizationId(m.organization_id));
+    }
+    tracing::info!(
+        users = all.len(),
+        "read the account's organization memberships"
+    );
+    Ok(all)
+}
+
+#[cfg(test)]
+mod tests {
+    use zendesk_client::{MockZendeskRead, OrganizationMembership, Page};
+
+    use super::*;
+
+    fn membership(user: u64, org: u64) -> OrganizationMembership {
+        serde_json::from_value(serde_json::json!({"id": org * 10, "user_id": user, "organization_id": org, "default": null}))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_account_list_is_read_once_and_answers_every_user() {
+        let mut read = MockZendeskRead::new();
+        read.expect_list_memberships_page()
+            .times(2)
+            .returning(|cursor| {
+                Ok(match cursor.as_deref() {
+                    None => Page {
+                        items: vec![membership(1, 10), membership(1, 11)],
+                        next_cursor: Some("c2".into()),
+                    },
+                    Some(_) => Page {
+                        items: vec![membership(2, 10)],
+                        next_cursor: None,
+                    },
+                })
+            });
+        let mut memberships = Memberships::Account(None);
+        let first = memberships.of(&read, &[UserId(1)]).await.unwrap();
+        assert_eq!(
+            first[&UserId(1)],
+            [OrganizationId(10), OrganizationId(11)].into()
+        );
+        let second = memberships
+            .of(&read, &[UserId(2), UserId(3)])
+            .await
+            .unwrap();
+        assert_eq!(second[&UserId(2)], [OrganizationId(10)].into());
+        assert!(second[&UserId(3)].is_empty());
+    }
+
+    #[tokio::test]
+    async fn without_the_account_list_each_user_is_listed() {
+        let mut read = MockZendeskRead::new();
+        read.expect_list_memberships_page().times(1).returning(|_| {
+            Err(ZendeskError::Forbidden {
+                endpoint: "GET /api/v2/organization_memberships".into(),
+                error: None,
+                description: None,
+            })
+        });
+        read.expect_list_user_memberships_page()
+            .times(1)
+            .returning(|user, _| {
+                Ok(Page {
+                    items: vec![membership(user, 12)],
+                    next_cursor: None,
+                })
+            });
+        let mut memberships = Memberships::Account(None);
+        let found = memberships.of(&read, &[UserId(4)]).await.unwrap();
+        assert_eq!(found[&UserId(4)], [OrganizationId(12)].into());
+        assert!(matches!(memberships, Memberships::PerUser));
+    }
+
+    #[tokio::test]
+    async fn search_keeps_only_a_user_that_has_the_email() {
+        let mut read = MockZendeskRead::new();
+        read.expect_search_users_by_email().returning(|_| {
+            Ok(vec![
+                serde_json::from_value(serde_json::json!({"id": 1, "name": "Other", "email": "ann.lee@example.com"})).unwrap(),
+                serde_json::from_value(serde_json::json!({"id": 2, "name": "Ann", "email": "Ann@Example.com", "organization_id": 7})).unwrap(),
+            ])
+        });
+        let email = Email::parse("ann@example.com").unwrap();
+        let found = Directory::Search
+            .lookup(&read, &FieldMapping::default(), std::slice::from_ref(&email))
+            .await
+            .unwrap();
+        assert_eq!(found[&email].id, UserId(2));
+        assert_eq!(found[&email].default_organization, Some(OrganizationId(7)));
     }
 }

@@ -315,6 +315,9 @@ impl Run<'_, '_> {
         if effective.accounts_to_organizations() {
             self.accounts_phase(state).await?;
         }
+        if self.engine.cancel.load(Ordering::SeqCst) {
+            return Err(SyncError::Interrupted);
+        }
         if effective.contacts_to_users() {
             self.people_phase(state, &effective).await?;
         }
@@ -866,8 +869,20 @@ impl Run<'_, '_> {
                 Err(err) if err.is_retryable() => return Err(err.into()),
                 Err(_) => true,
             };
+        let mut export = export;
         let directory = if export && email_count > 0 {
-            Directory::load(zd, &self.options().mapping).await?
+            match Directory::load(zd, &self.options().mapping).await {
+                Ok(directory) => directory,
+                // Without access to the export the run still works, one search per email.
+                Err(ZendeskError::NotFound { .. } | ZendeskError::Forbidden { .. }) => {
+                    self.report.warn_once(
+                        "the Zendesk incremental user export is not available to these credentials: users are looked up one search per email (more API calls)",
+                    );
+                    export = false;
+                    Directory::Search
+                }
+                Err(err) => return Err(err.into()),
+            }
         } else {
             Directory::Search
         };
