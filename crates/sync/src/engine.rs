@@ -1097,6 +1097,11 @@ impl Run<'_, '_> {
                 .count();
             self.report.memberships.already_present += present as u64;
             let mut user_written = false;
+            for note in &plan.notes {
+                if let Some(text) = describe_note(note, &plan.user) {
+                    self.plan_line(text, vec![note.rule], ids());
+                }
+            }
             for action in &plan.actions {
                 self.plan_line(describe_action(action), action.rules(), ids());
                 match action {
@@ -1315,6 +1320,36 @@ fn plan_ids(plan: &domain::GroupPlan, groups: &[domain::EmailGroup]) -> Vec<Stri
         .find(|g| g.email == plan.email)
         .map(|g| g.people.iter().map(|p| p.id.to_string()).collect())
         .unwrap_or_default()
+}
+
+/// A decision not to act, as a plan line; notes that add nothing for an operator are left out.
+fn describe_note(note: &domain::Note, user: &UserRef) -> Option<String> {
+    let who = match user {
+        UserRef::Existing(id) => format!("user {id}"),
+        UserRef::New(email) => format!("new user {email}"),
+    };
+    let org = note
+        .organization
+        .map(|o| o.to_string())
+        .unwrap_or_else(|| "-".to_owned());
+    Some(match note.rule {
+        Rule::DefaultOrgMismatch => {
+            format!(
+                "no write: mapped fields of {who} not synced (its default organization {org} is not the account's)"
+            )
+        }
+        Rule::RespectDefaultOrganization => {
+            format!("no write: default organization {org} of {who} kept")
+        }
+        Rule::OnlyAdd => format!("no write: membership of {who} in organization {org} kept"),
+        Rule::OrganizationNotLinked => {
+            format!("no write: no membership for {who}: the account has no organization in Zendesk")
+        }
+        Rule::InactiveRelation => {
+            format!("no write: no membership for {who} in organization {org}: relation inactive")
+        }
+        _ => return None,
+    })
 }
 
 fn describe_action(action: &Action) -> String {
