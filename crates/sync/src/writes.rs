@@ -81,6 +81,8 @@ struct Submitted<K> {
     /// For updates: the record id of each key, since results name ids, not positions.
     ids: Vec<u64>,
     kind: Kind,
+    /// The job's status when Zendesk answered the submission with a finished job already.
+    finished: Option<JobStatus>,
 }
 
 /// Jobs a round keeps in flight before it polls them: under Zendesk's account-wide cap of
@@ -119,7 +121,8 @@ macro_rules! submit_batches {
             let items: Vec<_> = batch.iter().map(|(_, item)| item.clone()).collect();
             match $self.write.$call(&items).await {
                 Ok(job) => $round.submitted.push(Submitted {
-                    job_id: job.id,
+                    job_id: job.id.clone(),
+                    finished: job.status.is_terminal().then_some(job),
                     ids: items.iter().map($ids).collect(),
                     keys: batch.into_iter().map(|(k, _)| k).collect(),
                     kind: $kind,
@@ -171,7 +174,8 @@ impl<'a> BulkWriter<'a> {
             let items: Vec<NewUser> = batch.iter().map(|(_, u)| u.clone()).collect();
             match self.write.create_many_users(&items).await {
                 Ok(job) => round.submitted.push(Submitted {
-                    job_id: job.id,
+                    job_id: job.id.clone(),
+                    finished: job.status.is_terminal().then_some(job),
                     keys: batch.into_iter().map(|(k, _)| k).collect(),
                     ids: Vec::new(),
                     kind: Kind::Create,
@@ -299,7 +303,14 @@ impl<'a> BulkWriter<'a> {
 
     /// Polls the round's submitted jobs and moves their items' outcomes into the round.
     async fn settle<K: Clone>(&self, round: &mut Round<K>) -> Result<(), Fatal> {
-        let submitted = std::mem::take(&mut round.submitted);
+        let (finished, submitted): (Vec<_>, Vec<_>) = std::mem::take(&mut round.submitted)
+            .into_iter()
+            .partition(|s| s.finished.is_some());
+        for job in &finished {
+            if let Some(status) = &job.finished {
+                round.outcomes.extend(map_results(job, status));
+            }
+        }
         if submitted.is_empty() {
             return Ok(());
         }
@@ -480,6 +491,25 @@ mod tests {
         assert_eq!(outcomes[0], (0, Outcome::Done(Some(100))));
         assert_eq!(outcomes[1], (1, Outcome::Done(Some(101))));
         assert!(matches!(&outcomes[2], (2, Outcome::Failed(m)) if m.contains("DuplicateValue")));
+    }
+
+    #[tokio::test]
+    async fn a_job_finished_on_submission_is_not_polled() {
+        let mut write = MockZendeskWrite::new();
+        write
+            .expect_create_many_users()
+            .times(1)
+            .returning(|_| Ok(completed("j1", 2, 40)));
+        // No expectation on the read side: any poll would fail the test.
+        let read = MockZendeskRead::new();
+        let mut writer = BulkWriter::new(&read, &write, poller());
+        let mut round = Round::default();
+        writer.create_users(&mut round, users(2)).await.unwrap();
+        let outcomes = writer.finish(round).await.unwrap();
+        assert_eq!(
+            outcomes,
+            vec![(0, Outcome::Done(Some(40))), (1, Outcome::Done(Some(41)))]
+        );
     }
 
     #[tokio::test]

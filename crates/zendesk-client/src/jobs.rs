@@ -269,6 +269,7 @@ impl JobPoller {
         let deadline = clock.now() + self.config.deadline;
         let mut done: HashMap<String, JobStatus> = HashMap::new();
         let mut delay = self.config.initial_delay;
+        let mut one_by_one = false;
         loop {
             let pending: Vec<String> = unique_pending(ids, &done);
             if pending.is_empty() {
@@ -280,7 +281,20 @@ impl JobPoller {
             }
             clock.sleep(delay.min(deadline - now)).await;
             delay = (delay * 2).min(self.config.max_delay);
-            for status in api.show_many_job_statuses(&pending).await? {
+            let statuses = if one_by_one {
+                show_each(api, &pending).await?
+            } else {
+                match api.show_many_job_statuses(&pending).await {
+                    Ok(statuses) => statuses,
+                    // A server without `show_many` still answers for each job.
+                    Err(ZendeskError::NotFound { .. }) => {
+                        one_by_one = true;
+                        show_each(api, &pending).await?
+                    }
+                    Err(err) => return Err(err),
+                }
+            };
+            for status in statuses {
                 if status.status.is_terminal() {
                     tracing::debug!(job_id = %status.id, state = status.status.as_str(), "job finished");
                     done.insert(status.id.clone(), status);
@@ -289,6 +303,14 @@ impl JobPoller {
         }
         Ok(ids.iter().filter_map(|id| done.get(id).cloned()).collect())
     }
+}
+
+async fn show_each(api: &dyn ZendeskRead, ids: &[String]) -> Result<Vec<JobStatus>, ZendeskError> {
+    let mut statuses = Vec::with_capacity(ids.len());
+    for id in ids {
+        statuses.push(api.show_job_status(id).await?);
+    }
+    Ok(statuses)
 }
 
 fn unique_pending(ids: &[String], done: &HashMap<String, JobStatus>) -> Vec<String> {
@@ -406,6 +428,25 @@ mod tests {
         );
         // Waits of 1 + 2 + 4 + 4 (capped) seconds.
         assert_eq!(start.elapsed(), Duration::from_secs(11));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_show_many_each_job_is_asked_for() {
+        let mut api = MockZendeskRead::new();
+        api.expect_show_many_job_statuses().times(1).returning(|_| {
+            Err(ZendeskError::NotFound {
+                endpoint: "GET /api/v2/job_statuses/show_many".into(),
+            })
+        });
+        api.expect_show_job_status()
+            .times(2)
+            .returning(|id| Ok(JobStatus::new(id, JobState::Completed)));
+        let statuses = JobPoller::new(poll_config())
+            .wait(&api, &["a".to_owned(), "b".to_owned()])
+            .await
+            .expect("jobs finish");
+        assert_eq!(statuses.len(), 2);
+        assert!(statuses.iter().all(|s| s.status == JobState::Completed));
     }
 
     #[tokio::test(start_paused = true)]
