@@ -65,15 +65,18 @@ impl Directory {
         Ok(Self::Indexed(index))
     }
 
-    /// The users with these emails.
+    /// The users with these emails. `known` holds user ids remembered from earlier runs:
+    /// those are read by id, 100 a call and without the search index's lag; the rest are
+    /// searched one by one.
     ///
     /// # Errors
-    /// A search's error.
+    /// A read's error.
     pub async fn lookup(
         &self,
         read: &dyn ZendeskRead,
         mapping: &FieldMapping,
         emails: &[Email],
+        known: &HashMap<String, u64>,
     ) -> Result<HashMap<Email, UserRecord>, ZendeskError> {
         let mut found = HashMap::new();
         match self {
@@ -85,15 +88,31 @@ impl Directory {
                 }
             }
             Self::Search => {
-                for email in emails {
+                let ids: Vec<u64> = emails
+                    .iter()
+                    .filter_map(|e| known.get(e.as_str()).copied())
+                    .collect();
+                if !ids.is_empty() {
+                    let users: HashMap<u64, zendesk_client::User> = read
+                        .show_many_users(&ids)
+                        .await?
+                        .into_iter()
+                        .map(|u| (u.id, u))
+                        .collect();
+                    for email in emails {
+                        let user = known.get(email.as_str()).and_then(|id| users.get(id));
+                        // The remembered user still counts only while it has the email.
+                        if let Some(user) = user.filter(|u| has_email(u, email)) {
+                            found.insert(email.clone(), record(user, mapping));
+                        }
+                    }
+                }
+                let unresolved: Vec<&Email> =
+                    emails.iter().filter(|e| !found.contains_key(*e)).collect();
+                for email in unresolved {
                     let users = read.search_users_by_email(email.as_str()).await?;
                     // Search is not exact matching: keep only a user that has this email.
-                    let user = users.iter().find(|u| {
-                        u.active
-                            && u.emails()
-                                .any(|e| e.trim().eq_ignore_ascii_case(email.as_str()))
-                    });
-                    if let Some(user) = user {
+                    if let Some(user) = users.iter().find(|u| has_email(u, email)) {
                         found.insert(email.clone(), record(user, mapping));
                     }
                 }
@@ -101,6 +120,13 @@ impl Directory {
         }
         Ok(found)
     }
+}
+
+fn has_email(user: &zendesk_client::User, email: &Email) -> bool {
+    user.active
+        && user
+            .emails()
+            .any(|e| e.trim().eq_ignore_ascii_case(email.as_str()))
 }
 
 /// Memberships of users, read per user or for the whole account at once.
@@ -245,6 +271,51 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn remembered_users_are_read_by_id_and_the_rest_searched() {
+        let mut read = MockZendeskRead::new();
+        read.expect_show_many_users().times(1).returning(|ids| {
+            assert_eq!(ids, [5, 6]);
+            Ok(vec![
+                serde_json::from_value(
+                    serde_json::json!({"id": 5, "name": "A", "email": "a@x.io"}),
+                )
+                .unwrap(),
+                // User 6 changed its email since: it no longer counts for b@x.io.
+                serde_json::from_value(
+                    serde_json::json!({"id": 6, "name": "B", "email": "other@x.io"}),
+                )
+                .unwrap(),
+            ])
+        });
+        read.expect_search_users_by_email()
+            .times(2)
+            .returning(|email| {
+                Ok(if email == "b@x.io" {
+                    vec![
+                        serde_json::from_value(
+                            serde_json::json!({"id": 9, "name": "B", "email": "b@x.io"}),
+                        )
+                        .unwrap(),
+                    ]
+                } else {
+                    Vec::new()
+                })
+            });
+        let emails: Vec<Email> = ["a@x.io", "b@x.io", "c@x.io"]
+            .iter()
+            .map(|e| Email::parse(e).unwrap())
+            .collect();
+        let known = HashMap::from([("a@x.io".to_owned(), 5), ("b@x.io".to_owned(), 6)]);
+        let found = Directory::Search
+            .lookup(&read, &FieldMapping::default(), &emails, &known)
+            .await
+            .unwrap();
+        assert_eq!(found[&emails[0]].id, UserId(5));
+        assert_eq!(found[&emails[1]].id, UserId(9));
+        assert!(!found.contains_key(&emails[2]));
+    }
+
+    #[tokio::test]
     async fn search_keeps_only_a_user_that_has_the_email() {
         let mut read = MockZendeskRead::new();
         read.expect_search_users_by_email().returning(|_| {
@@ -255,7 +326,12 @@ mod tests {
         });
         let email = Email::parse("ann@example.com").unwrap();
         let found = Directory::Search
-            .lookup(&read, &FieldMapping::default(), std::slice::from_ref(&email))
+            .lookup(
+                &read,
+                &FieldMapping::default(),
+                std::slice::from_ref(&email),
+                &HashMap::new(),
+            )
             .await
             .unwrap();
         assert_eq!(found[&email].id, UserId(2));

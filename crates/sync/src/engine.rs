@@ -1021,10 +1021,11 @@ impl Run<'_, '_> {
         }
         let links = &self.links;
         let emails: Vec<Email> = groups.iter().map(|g| g.email.clone()).collect();
-        let users = directory
-            .lookup(zd, &self.options().mapping, &emails)
-            .await?;
         let email_keys: Vec<String> = emails.iter().map(ToString::to_string).collect();
+        let known = state.zendesk_users(&email_keys)?;
+        let users = directory
+            .lookup(zd, &self.options().mapping, &emails, &known)
+            .await?;
         let remembered: HashMap<String, SalesforceId> = state
             .syncing_records(&email_keys)?
             .into_iter()
@@ -1241,8 +1242,19 @@ impl Run<'_, '_> {
                 .chain(relations.iter().map(|r| r.id.to_string()))
                 .filter(|id| !chunk.failed_ids.contains(id))
                 .collect();
+            let zendesk_users: Vec<(String, u64)> = plans
+                .iter()
+                .filter_map(|p| {
+                    let id = match &p.user {
+                        UserRef::Existing(id) => *id,
+                        UserRef::New(email) => *created_users.get(email)?,
+                    };
+                    Some((p.email.to_string(), id.0))
+                })
+                .collect();
             state.transaction(|tx| {
                 tx.set_syncing_records(&syncing)?;
+                tx.set_zendesk_users(&zendesk_users)?;
                 tx.record_failures(&chunk.failures)?;
                 tx.clear_failures(&succeeded)?;
                 Ok(())
