@@ -236,6 +236,9 @@ pub async fn sync(args: SyncArgs) -> Exit {
     let mut outcome = engine.run(&mut state).await;
     outcome.report.api_calls.salesforce = clients.salesforce.calls().total();
     outcome.report.api_calls.zendesk = clients.zendesk.calls().total();
+    if let Some(usage) = clients.salesforce.api_usage() {
+        tracing::info!(used = usage.used, max = usage.max, "Salesforce daily API usage after the run");
+    }
     finish(&outcome, args.report.as_deref())
 }
 
