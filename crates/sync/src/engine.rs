@@ -762,6 +762,12 @@ impl Run<'_, '_> {
         let mut people_stamp = None;
         let mut relation_stamp = None;
         let limits = ChunkLimits::default();
+        // Secondary relationships turned on after earlier runs: every relation is new to
+        // the sync, so this pass considers every record, as a full run does.
+        if secondary && !self.full() && state.watermark(RELATION_SCOPE)?.is_none() {
+            tracing::info!("secondary relationships are synced for the first time: considering every record");
+            self.report.mode = RunMode::Full;
+        }
 
         // 1. The records to consider, staged.
         if self.full() {
@@ -950,6 +956,11 @@ impl Run<'_, '_> {
             if self.writer.is_some() {
                 state.record_failures(&chunk_state.failures)?;
             }
+        }
+        if secondary && relation_stamp.is_none() && state.watermark(RELATION_SCOPE)?.is_none() {
+            // No relation was read: mark the pass done from an hour before now, so the next
+            // run reads only relations created since (an hour of overlap covers clock skew).
+            relation_stamp = Some(people_stamp.unwrap_or_else(|| Utc::now() - chrono::Duration::hours(1)));
         }
         if self.writer.is_some() {
             state.transaction(|tx| {
