@@ -36,23 +36,26 @@ const WHOLE_ACCOUNT_READS: &[&str] = &[
     "GET /api/v2/organizations",
 ];
 
-const USAGE: &str = "usage: cargo xtask bench [--contacts N] [--seed S] [--quick]
+const USAGE: &str = "usage: cargo xtask bench [--contacts N] [--seed S] [--quick] [--binary PATH]
 
   --contacts N   one data set of N contacts (default: 10000, then 100000)
   --seed S       seed of the data generator (default 42)
-  --quick        1000 contacts: a smoke run for CI";
+  --quick        1000 contacts: a smoke run for CI
+  --binary PATH  measure this sfzd binary instead of building target/release/sfzd";
 
 /// What to run.
 #[derive(Debug, PartialEq)]
 struct Options {
     contacts: Vec<usize>,
     seed: u64,
+    binary: Option<PathBuf>,
 }
 
 fn parse(args: &[String]) -> Result<Options> {
     let mut options = Options {
         contacts: vec![10_000, 100_000],
         seed: 42,
+        binary: None,
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -70,6 +73,7 @@ fn parse(args: &[String]) -> Result<Options> {
                 options.seed = s.parse().with_context(|| format!("--seed {s}"))?;
             }
             "--quick" => options.contacts = vec![1000],
+            "--binary" => options.binary = Some(PathBuf::from(value("--binary")?)),
             "-h" | "--help" => bail!("{USAGE}"),
             other => bail!("unknown option `{other}`\n\n{USAGE}"),
         }
@@ -84,7 +88,10 @@ pub fn run(args: &[String]) -> Result<()> {
         .parent()
         .context("xtask lives in the workspace")?
         .to_path_buf();
-    let binary = build(&root)?;
+    let binary = match &options.binary {
+        Some(binary) => binary.clone(),
+        None => build(&root)?,
+    };
     if cfg!(debug_assertions) {
         eprintln!(
             "xtask: the simulators run in a debug build, which slows wall times (not the engine's CPU); `cargo run --release -p xtask -- bench` is faster"
@@ -562,19 +569,25 @@ mod tests {
             parse(&[]).unwrap(),
             Options {
                 contacts: vec![10_000, 100_000],
-                seed: 42
+                seed: 42,
+                binary: None,
             }
         );
         assert_eq!(
             parse(&args(&["--quick", "--seed", "7"])).unwrap(),
             Options {
                 contacts: vec![1000],
-                seed: 7
+                seed: 7,
+                binary: None,
             }
         );
         assert_eq!(
             parse(&args(&["--contacts", "500"])).unwrap().contacts,
             vec![500]
+        );
+        assert_eq!(
+            parse(&args(&["--binary", "/tmp/sfzd"])).unwrap().binary,
+            Some(PathBuf::from("/tmp/sfzd"))
         );
         assert!(parse(&args(&["--contacts"])).is_err());
         assert!(parse(&args(&["--fast"])).is_err());
