@@ -173,6 +173,20 @@ impl Inner {
             "x-rate-limit-remaining",
             limit.saturating_sub(used).to_string(),
         ));
+        if self.config.rate_limit_per_minute.is_some() {
+            // Seconds until the oldest request leaves the window, so a client pacing itself
+            // on the remaining budget spreads it over the real window.
+            let reset = self.window.front().map_or(0, |oldest| {
+                let left = self
+                    .config
+                    .rate_limit_window
+                    .saturating_sub(oldest.elapsed());
+                left.as_secs() + u64::from(left.subsec_nanos() > 0)
+            });
+            reply
+                .headers
+                .push(("ratelimit-reset", reset.max(1).to_string()));
+        }
         reply.headers.push(("x-zendesk-request-id", request_id));
         tracing::debug!(method = %method, path, status = reply.status, "zendesk simulator request");
         self.log.push(LoggedRequest {

@@ -1,1 +1,650 @@
-//! Faults, crashes, concurrency, bad input and secrets (filled by the reliability work).
+//! Faults, crashes, concurrency, bad input and secrets (issue 7): the `sfzd` binary runs
+//! against the sandbox simulators while they fail in the ways production systems do, and
+//! every test checks that both systems end consistent, that the next run finishes the job,
+//! and that the final Zendesk state equals the one a fault-free run produces on the same
+//! data set (compared by email and external id, since record ids differ between sandboxes).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sandbox::{
+    Dataset, GeneratorConfig, RunningServer, SalesforceSim, SalesforceSimConfig, SfContact,
+    ZendeskSim, ZendeskSimConfig, ZendeskSnapshot, generate,
+};
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// Contacts per data set: every kind of record of the generator's mix, runs under a second.
+const CONTACTS: usize = 150;
+
+/// The secrets the sandboxes accept: distinctive, so a leak is found by a plain search.
+const SF_SECRET: &str = "sf-client-secret-Q7x9Lp2";
+const ZD_SECRET: &str = "zd-client-secret-M4k8Vr6";
+const ZD_API_TOKEN: &str = "zd-api-token-H3j5Tn1";
+const ZD_AGENT: &str = "integration@sfzd.example";
+
+/// How the binary authenticates to Zendesk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ZdAuth {
+    OAuth,
+    ApiToken,
+}
+
+/// What a sandbox starts with.
+#[derive(Debug, Clone)]
+struct Setup {
+    seed: u64,
+    contacts: usize,
+    zendesk: ZendeskSimConfig,
+    salesforce: SalesforceSimConfig,
+    auth: ZdAuth,
+    /// Extra TOML appended to the `[sync]` table's defaults (P5: every setting on).
+    sync: String,
+}
+
+impl Setup {
+    fn new(seed: u64) -> Self {
+        Self {
+            seed,
+            contacts: CONTACTS,
+            zendesk: ZendeskSimConfig {
+                oauth_client_secret: ZD_SECRET.into(),
+                api_token: Some((ZD_AGENT.into(), ZD_API_TOKEN.into())),
+                ..ZendeskSimConfig::default()
+            },
+            salesforce: SalesforceSimConfig {
+                client_secret: SF_SECRET.into(),
+                ..SalesforceSimConfig::default()
+            },
+            auth: ZdAuth::OAuth,
+            sync: "accounts_to_organizations = true\ncontacts_to_users = true\nprimary_relationship = true\nsecondary_relationships = true\n".into(),
+        }
+    }
+}
+
+/// Both simulators serving one generated data set, and a configuration file for them.
+struct World {
+    dataset: Dataset,
+    salesforce: SalesforceSim,
+    zendesk: ZendeskSim,
+    dir: TempDir,
+    config: PathBuf,
+    _servers: (RunningServer, RunningServer),
+}
+
+/// How one run of the binary ended.
+#[derive(Debug)]
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+    report: Option<Value>,
+}
+
+impl Run {
+    fn assert_code(&self, code: i32) {
+        assert_eq!(self.code, code, "exit status; {self:#?}");
+    }
+
+    fn assert_no_panic(&self) {
+        assert!(
+            !self.stderr.contains("panicked at") && !self.stdout.contains("panicked at"),
+            "the binary panicked: {self:#?}"
+        );
+    }
+
+    fn errors(&self) -> Vec<Value> {
+        self.report
+            .as_ref()
+            .and_then(|r| r["errors"].as_array().cloned())
+            .unwrap_or_default()
+    }
+}
+
+impl World {
+    async fn start(setup: &Setup) -> Self {
+        let dataset = generate(&GeneratorConfig::new(setup.seed, setup.contacts));
+        let (zendesk, zendesk_server) = ZendeskSim::start(setup.zendesk.clone()).await.unwrap();
+        let (salesforce, salesforce_server) = SalesforceSim::start(setup.salesforce.clone())
+            .await
+            .unwrap();
+        salesforce.load(&dataset);
+        zendesk.load(&dataset).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("sfzd.toml");
+        std::fs::write(
+            &config,
+            config_text(&salesforce.base_url(), &zendesk.base_url(), setup),
+        )
+        .unwrap();
+        Self {
+            dataset,
+            salesforce,
+            zendesk,
+            dir,
+            config,
+            _servers: (zendesk_server, salesforce_server),
+        }
+    }
+
+    fn report_path(&self) -> PathBuf {
+        self.dir.path().join("report.json")
+    }
+
+    /// `sfzd sync --config F --report R` plus `extra`, secrets in the environment.
+    fn command(&self, extra: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_sfzd"));
+        command
+            .arg("sync")
+            .arg("--config")
+            .arg(&self.config)
+            .arg("--report")
+            .arg(self.report_path())
+            .args(extra)
+            .env("SFZD_SALESFORCE_CLIENT_SECRET", SF_SECRET)
+            .env("SFZD_ZENDESK_CLIENT_SECRET", ZD_SECRET)
+            .env("SFZD_ZENDESK_API_TOKEN", ZD_API_TOKEN)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        command
+    }
+
+    async fn sync(&self, extra: &[&str]) -> Run {
+        let command = self.command(extra);
+        self.output(command).await
+    }
+
+    /// Runs `command` to its end and collects what it wrote.
+    async fn output(&self, mut command: Command) -> Run {
+        let _ = std::fs::remove_file(self.report_path());
+        let output = tokio::task::spawn_blocking(move || command.output().unwrap())
+            .await
+            .unwrap();
+        self.collect(output)
+    }
+
+    fn collect(&self, output: std::process::Output) -> Run {
+        let report = std::fs::read_to_string(self.report_path())
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok());
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            report,
+        }
+    }
+
+    /// Runs until a run exits 0, at most `max` runs. Every run either finishes (0) or
+    /// finishes with failed records it reports (3); returns the runs.
+    async fn converge(&self, max: usize) -> Vec<Run> {
+        let mut runs = Vec::new();
+        for _ in 0..max {
+            let run = self.sync(&[]).await;
+            run.assert_no_panic();
+            assert!(
+                run.code == 0 || run.code == 3,
+                "a run under faults must finish, with failed records reported: {run:#?}"
+            );
+            if run.code == 3 {
+                assert!(
+                    run.errors()
+                        .iter()
+                        .all(|e| e["salesforce_id"].as_str().is_some_and(|id| !id.is_empty())),
+                    "every failed record is reported with its Id: {run:#?}"
+                );
+                assert!(!run.errors().is_empty(), "exit 3 without errors: {run:#?}");
+            }
+            let done = run.code == 0;
+            runs.push(run);
+            if done {
+                return runs;
+            }
+        }
+        panic!("no run completed within {max} runs: {runs:#?}");
+    }
+
+    fn writes(&self) -> u64 {
+        self.zendesk.counts().writes
+    }
+}
+
+fn config_text(salesforce: &str, zendesk: &str, setup: &Setup) -> String {
+    let auth = match setup.auth {
+        ZdAuth::OAuth => format!("client_id = \"{}\"", setup.zendesk.oauth_client_id),
+        ZdAuth::ApiToken => format!("email = \"{ZD_AGENT}\""),
+    };
+    format!(
+        r#"[salesforce]
+login_url = "{salesforce}"
+client_id = "{sf_client}"
+api_version = "62.0"
+
+[zendesk]
+url = "{zendesk}"
+{auth}
+requests_per_minute = 100000
+
+[sync]
+object = "contact"
+{sync}
+[state]
+path = "state.db"
+"#,
+        sf_client = setup.salesforce.client_id,
+        sync = setup.sync,
+    )
+}
+
+// ------------------------------------------------------------------ normalized state
+
+/// A Zendesk state without record ids and timestamps: organizations by external id (or
+/// name), users by email with their fields and memberships by organization key.
+#[derive(Debug, PartialEq, Eq)]
+struct Normal {
+    organizations: BTreeMap<String, String>,
+    users: BTreeMap<String, String>,
+    memberships: usize,
+}
+
+fn org_key(snapshot: &ZendeskSnapshot, id: u64) -> String {
+    snapshot
+        .organizations
+        .iter()
+        .find(|o| o.id == id)
+        .map_or_else(
+            || format!("missing organization {id}"),
+            |o| match &o.external_id {
+                Some(ext) => format!("ext:{}", ext.to_lowercase()),
+                None => format!("name:{}", o.name),
+            },
+        )
+}
+
+fn normalize(snapshot: &ZendeskSnapshot) -> Normal {
+    let mut organizations = BTreeMap::new();
+    for o in &snapshot.organizations {
+        let key = org_key(snapshot, o.id);
+        let value = format!("{}|{:?}", o.name, o.organization_fields);
+        assert!(
+            organizations.insert(key.clone(), value).is_none(),
+            "duplicate organization {key}"
+        );
+    }
+    let mut users = BTreeMap::new();
+    for u in &snapshot.users {
+        let key = u
+            .email
+            .as_deref()
+            .map_or_else(|| format!("no-email:{}", u.name), str::to_lowercase);
+        let memberships: BTreeSet<(String, bool)> = snapshot
+            .memberships
+            .iter()
+            .filter(|m| m.user_id == u.id)
+            .map(|m| (org_key(snapshot, m.organization_id), m.default))
+            .collect();
+        let identities: BTreeSet<String> = u
+            .identities
+            .iter()
+            .map(|i| i.value.to_lowercase())
+            .collect();
+        let value = format!(
+            "name={:?} phone={:?} external_id={:?} fields={:?} organization={:?} identities={identities:?} memberships={memberships:?}",
+            u.name,
+            u.phone,
+            u.external_id,
+            u.user_fields,
+            u.organization_id.map(|id| org_key(snapshot, id)),
+        );
+        assert!(
+            users.insert(key.clone(), value).is_none(),
+            "duplicate user {key}"
+        );
+    }
+    let pairs: BTreeSet<(u64, u64)> = snapshot
+        .memberships
+        .iter()
+        .map(|m| (m.user_id, m.organization_id))
+        .collect();
+    assert_eq!(
+        pairs.len(),
+        snapshot.memberships.len(),
+        "duplicate membership"
+    );
+    Normal {
+        organizations,
+        users,
+        memberships: snapshot.memberships.len(),
+    }
+}
+
+/// Asserts two normalized states are equal, naming the first differences.
+fn assert_same_state(actual: &Normal, expected: &Normal, context: &str) {
+    let mut differences = Vec::new();
+    for (what, a, e) in [
+        (
+            "organization",
+            &actual.organizations,
+            &expected.organizations,
+        ),
+        ("user", &actual.users, &expected.users),
+    ] {
+        for key in a.keys().chain(e.keys()).collect::<BTreeSet<_>>() {
+            if a.get(key) != e.get(key) {
+                differences.push(format!(
+                    "{what} {key}:\n   got      {:?}\n   expected {:?}",
+                    a.get(key),
+                    e.get(key)
+                ));
+            }
+        }
+    }
+    assert!(
+        differences.is_empty(),
+        "{context}: {} differences from the fault-free run, first ones:\n{}",
+        differences.len(),
+        differences
+            .iter()
+            .take(8)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert_eq!(actual.memberships, expected.memberships, "{context}");
+}
+
+/// Default organization of every user that existed before, by email.
+fn defaults(snapshot: &ZendeskSnapshot) -> BTreeMap<String, Option<String>> {
+    snapshot
+        .users
+        .iter()
+        .filter_map(|u| {
+            let email = u.email.as_deref()?.to_lowercase();
+            let default = snapshot
+                .memberships
+                .iter()
+                .find(|m| m.user_id == u.id && m.default)
+                .map(|m| org_key(snapshot, m.organization_id));
+            Some((email, default))
+        })
+        .collect()
+}
+
+/// Asserts that no membership of `before` is gone and that no pre-existing user's default
+/// organization moved (BEHAVIOR.md rule 4; multi-organization mode).
+fn assert_only_added(before: &ZendeskSnapshot, after: &ZendeskSnapshot) {
+    let memberships = |s: &ZendeskSnapshot| -> BTreeSet<(String, String)> {
+        s.memberships
+            .iter()
+            .filter_map(|m| {
+                let user = s.users.iter().find(|u| u.id == m.user_id)?;
+                Some((
+                    user.email.clone()?.to_lowercase(),
+                    org_key(s, m.organization_id),
+                ))
+            })
+            .collect()
+    };
+    let after_memberships = memberships(after);
+    for m in memberships(before) {
+        assert!(after_memberships.contains(&m), "membership {m:?} was lost");
+    }
+    let after_defaults = defaults(after);
+    for (email, default) in defaults(before) {
+        if default.is_some() {
+            assert_eq!(
+                after_defaults.get(&email),
+                Some(&default),
+                "the default organization of {email} moved"
+            );
+        }
+    }
+}
+
+/// The state a fault-free sandbox of `setup` reaches, after the same changes between runs,
+/// and the Zendesk requests its first run made.
+async fn reference(setup: &Setup, changes: &[u64]) -> (Normal, u64) {
+    let clean = Setup {
+        zendesk: ZendeskSimConfig {
+            faults: sandbox::FaultConfig::default(),
+            rate_limit_per_minute: None,
+            ..setup.zendesk.clone()
+        },
+        salesforce: SalesforceSimConfig {
+            faults: sandbox::FaultConfig::default(),
+            ..setup.salesforce.clone()
+        },
+        ..setup.clone()
+    };
+    let world = World::start(&clean).await;
+    world.sync(&[]).await.assert_code(0);
+    let requests = world.zendesk.counts().total();
+    for seed in changes {
+        world.salesforce.change_fraction(0.1, *seed);
+        world.sync(&[]).await.assert_code(0);
+    }
+    (normalize(&world.zendesk.snapshot()), requests)
+}
+
+// ------------------------------------------------------------------ faults
+
+/// A 429 storm: Zendesk allows 8 requests per second and another client spends them in
+/// bursts, so the run lives on `Retry-After` answers, and still ends in the fault-free state.
+#[tokio::test(flavor = "multi_thread")]
+async fn rate_limit_storms_are_waited_out() {
+    let mut setup = Setup::new(71);
+    setup.contacts = 100;
+    setup.zendesk.rate_limit_per_minute = Some(8);
+    setup.zendesk.rate_limit_window = Duration::from_secs(1);
+    let (expected, _) = reference(&setup, &[]).await;
+    let world = World::start(&setup).await;
+    let before = world.zendesk.snapshot();
+    // Another integration of the account spends the whole budget in bursts, so the run
+    // meets 429s it could not foresee from the rate-limit headers.
+    let neighbour = tokio::spawn(noisy_neighbour(world.zendesk.base_url(), 8));
+    let run = world.sync(&[]).await;
+    neighbour.abort();
+    run.assert_code(0);
+    let limited = world
+        .zendesk
+        .request_log()
+        .iter()
+        .filter(|r| r.status == 429)
+        .count();
+    assert!(limited > 0, "the storm never happened");
+    let after = world.zendesk.snapshot();
+    assert_only_added(&before, &after);
+    assert_same_state(&normalize(&after), &expected, "after a 429 storm");
+}
+
+/// Every 1.5 s, `burst` unauthenticated requests: they count against the account's limit.
+async fn noisy_neighbour(url: String, burst: usize) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = url.trim_start_matches("http://").to_owned();
+    loop {
+        for _ in 0..burst {
+            if let Ok(mut stream) = tokio::net::TcpStream::connect(&addr).await {
+                let request = format!(
+                    "GET /api/v2/users/count.json HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+                );
+                let _ = stream.write_all(request.as_bytes()).await;
+                let mut sink = Vec::new();
+                let _ = stream.read_to_end(&mut sink).await;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    }
+}
+
+/// 10% of writes answered 500/503 without being applied: runs finish (0 or 3, failed
+/// records reported), and the next runs complete them.
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_writes_are_reported_and_completed_by_the_next_run() {
+    let mut setup = Setup::new(72);
+    setup.zendesk.faults.seed = 72;
+    setup.zendesk.faults.write_failure_rate = 0.1;
+    let (expected, _) = reference(&setup, &[]).await;
+    let world = World::start(&setup).await;
+    let before = world.zendesk.snapshot();
+    let runs = world.converge(5).await;
+    let failed = world
+        .zendesk
+        .request_log()
+        .iter()
+        .filter(|r| r.status >= 500)
+        .count();
+    // `converge` resets nothing: count over the last run only is not enough, so look at
+    // the reports too.
+    assert!(
+        failed > 0 || runs.len() > 1,
+        "no write failure was injected"
+    );
+    let after = world.zendesk.snapshot();
+    assert_only_added(&before, &after);
+    assert_same_state(&normalize(&after), &expected, "after failed writes");
+    world.zendesk.reset_counts();
+    world.sync(&[]).await.assert_code(0);
+    assert_eq!(world.writes(), 0, "a run after convergence writes nothing");
+}
+
+/// 5% of connections to both systems cut after the request was processed (a write may
+/// have landed), and both systems' sessions revoked again and again during the run.
+#[tokio::test(flavor = "multi_thread")]
+async fn dropped_connections_and_expired_sessions_are_survived() {
+    let mut setup = Setup::new(73);
+    setup.zendesk.faults.seed = 73;
+    setup.zendesk.faults.drop_rate = 0.05;
+    setup.salesforce.faults.seed = 74;
+    setup.salesforce.faults.drop_rate = 0.05;
+    let (expected, _) = reference(&setup, &[]).await;
+    let world = World::start(&setup).await;
+    let before = world.zendesk.snapshot();
+    // Sessions expire mid-run: after every few answered API requests a system forgets
+    // its tokens (counted, not timed, so a fresh token is always used at least once).
+    let (salesforce, zendesk) = (world.salesforce.clone(), world.zendesk.clone());
+    let expiring = tokio::spawn(async move {
+        let ok = |log: Vec<sandbox::LoggedRequest>| {
+            log.iter()
+                .filter(|r| r.status == 200 && !r.endpoint.contains("oauth"))
+                .count()
+        };
+        let (mut sf_last, mut zd_last) = (0, 0);
+        loop {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            let sf_now = ok(salesforce.request_log());
+            if sf_now >= sf_last + 2 {
+                salesforce.expire_tokens();
+                sf_last = sf_now;
+            }
+            let zd_now = ok(zendesk.request_log());
+            if zd_now >= zd_last + 10 {
+                zendesk.expire_tokens();
+                zd_last = zd_now;
+            }
+        }
+    });
+    let runs = world.converge(5).await;
+    expiring.abort();
+    let salesforce_tokens = world.salesforce.counts().get("POST /services/oauth2/token");
+    assert!(
+        salesforce_tokens > runs.len() as u64,
+        "the Salesforce session never expired mid-run ({salesforce_tokens} token requests)"
+    );
+    let after = world.zendesk.snapshot();
+    assert_only_added(&before, &after);
+    assert_same_state(
+        &normalize(&after),
+        &expected,
+        "after dropped connections and expired sessions",
+    );
+}
+
+/// Slow answers past the client's timeout (driven in-process: the binary's 30 s timeout is
+/// not configurable). A timed-out write may have been applied; the next run must see it
+/// and neither duplicate nor lose anything.
+#[tokio::test(flavor = "multi_thread")]
+async fn slow_answers_past_the_timeout_are_survived() {
+    let mut setup = Setup::new(75);
+    setup.zendesk.faults.seed = 75;
+    setup.contacts = 100;
+    setup.zendesk.faults.slow_rate = 0.03;
+    setup.zendesk.faults.slow_delay = Duration::from_secs(40);
+    let (expected, _) = reference(&setup, &[]).await;
+    let world = World::start(&setup).await;
+    let before = world.zendesk.snapshot();
+    let env = |name: &str| match name {
+        "SFZD_SALESFORCE_CLIENT_SECRET" => Some(SF_SECRET.to_owned()),
+        "SFZD_ZENDESK_CLIENT_SECRET" => Some(ZD_SECRET.to_owned()),
+        _ => None,
+    };
+    let config = sfzd::config::Config::load_with_env(&world.config, &env).unwrap();
+    let mut finished = false;
+    for _ in 0..5 {
+        let started = Instant::now();
+        let sfzd::cli::Clients {
+            salesforce,
+            zendesk: _,
+        } = sfzd::cli::clients(&config).unwrap();
+        let zendesk = zendesk_with_timeout(&config, Duration::from_millis(400));
+        let mut state = sync::StateStore::open(&config.state.path).unwrap();
+        let outcome = sync::Engine::new(
+            &salesforce,
+            &zendesk,
+            Some(&zendesk),
+            sfzd::cli::options(&config, false),
+        )
+        .run(&mut state)
+        .await;
+        // Without a timeout a run would wait 40 s for its first slow answer.
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "a slow answer was waited for past the timeout"
+        );
+        match &outcome.error {
+            None => {}
+            // A timed-out bulk submission may have created a job, so it is not repeated
+            // blindly: the run ends (exit status 1) and the next run reads what landed.
+            Some(err) => assert!(
+                matches!(err, sync::SyncError::Zendesk(_)),
+                "unexpected error {err}"
+            ),
+        }
+        if outcome.error.is_none() && !outcome.report.has_failures() {
+            finished = true;
+            break;
+        }
+    }
+    assert!(finished, "no run completed");
+    let after = world.zendesk.snapshot();
+    assert_only_added(&before, &after);
+    assert_same_state(&normalize(&after), &expected, "after slow answers");
+}
+
+fn zendesk_with_timeout(
+    config: &sfzd::config::Config,
+    timeout: Duration,
+) -> zendesk_client::HttpZendeskClient {
+    let sfzd::config::ZendeskAuth::OAuth {
+        client_id,
+        client_secret,
+    } = &config.zendesk.auth
+    else {
+        panic!("the test configures OAuth");
+    };
+    let mut zendesk_config = zendesk_client::ZendeskConfig::new(
+        config.zendesk.url.as_str(),
+        zendesk_client::Auth::OAuthClientCredentials {
+            client_id: client_id.clone(),
+            client_secret: client_secret.clone(),
+            scope: "read write".to_owned(),
+        },
+    )
+    .unwrap();
+    zendesk_config.requests_per_minute = config.zendesk.requests_per_minute;
+    zendesk_config.timeout = timeout;
+    zendesk_client::HttpZendeskClient::new(zendesk_config).unwrap()
+}
