@@ -135,13 +135,17 @@ impl World {
 
     /// `sfzd sync --config F --report R` plus `extra`, secrets in the environment.
     fn command(&self, extra: &[&str]) -> Command {
+        self.command_reporting_to(&self.report_path(), extra)
+    }
+
+    fn command_reporting_to(&self, report: &Path, extra: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_sfzd"));
         command
             .arg("sync")
             .arg("--config")
             .arg(&self.config)
             .arg("--report")
-            .arg(self.report_path())
+            .arg(report)
             .args(extra)
             .env("SFZD_SALESFORCE_CLIENT_SECRET", SF_SECRET)
             .env("SFZD_ZENDESK_CLIENT_SECRET", ZD_SECRET)
@@ -405,9 +409,41 @@ fn assert_only_added(before: &ZendeskSnapshot, after: &ZendeskSnapshot) {
     }
 }
 
-/// The state a fault-free sandbox of `setup` reaches, after the same changes between runs,
-/// and the Zendesk requests its first run made.
-async fn reference(setup: &Setup, changes: &[u64]) -> (Normal, u64) {
+/// A change of the Salesforce data between two runs.
+#[derive(Debug, Clone, Copy)]
+enum Change {
+    /// New phone numbers for every seventh contact: the result does not depend on when the
+    /// users were created.
+    Phones(u64),
+    /// `SalesforceSim::change_fraction(0.1, seed)`: titles, phones and account moves.
+    Fraction(u64),
+}
+
+impl Change {
+    fn apply(self, world: &World) {
+        match self {
+            Change::Phones(seed) => {
+                for (i, contact) in world.dataset.contacts.iter().enumerate() {
+                    if (i as u64 + seed) % 7 == 0 {
+                        world
+                            .salesforce
+                            .update_contact(&contact.id, |c| {
+                                c.phone = Some(format!("+1 555 {seed}{i}"));
+                            })
+                            .unwrap();
+                    }
+                }
+            }
+            Change::Fraction(seed) => {
+                world.salesforce.change_fraction(0.1, seed);
+            }
+        }
+    }
+}
+
+/// The state a fault-free sandbox of `setup` reaches after a first run and then, for each
+/// change, the change and a run; and the Zendesk requests its first run made.
+async fn reference(setup: &Setup, changes: &[Change]) -> (Normal, u64) {
     let clean = Setup {
         zendesk: ZendeskSimConfig {
             faults: sandbox::FaultConfig::default(),
@@ -423,8 +459,8 @@ async fn reference(setup: &Setup, changes: &[u64]) -> (Normal, u64) {
     let world = World::start(&clean).await;
     world.sync(&[]).await.assert_code(0);
     let requests = world.zendesk.counts().total();
-    for seed in changes {
-        world.salesforce.change_fraction(0.1, *seed);
+    for change in changes {
+        change.apply(&world);
         world.sync(&[]).await.assert_code(0);
     }
     (normalize(&world.zendesk.snapshot()), requests)
@@ -647,4 +683,163 @@ fn zendesk_with_timeout(
     zendesk_config.requests_per_minute = config.zendesk.requests_per_minute;
     zendesk_config.timeout = timeout;
     zendesk_client::HttpZendeskClient::new(zendesk_config).unwrap()
+}
+
+// ------------------------------------------------------------------ crash and resume
+
+/// Spawns a run and kills it (SIGKILL) once Zendesk has answered `requests` requests, or
+/// lets it end if it finishes first. Returns whether it was killed.
+async fn run_and_kill_after(world: &World, requests: u64) -> bool {
+    let mut child: Child = world.command(&[]).spawn().unwrap();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        if world.zendesk.counts().total() >= requests {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// A run killed at many points of its life: the next run reaches the state of an
+/// uninterrupted run, contacts changed between the killed run and the next are not skipped
+/// by the watermark, and later incremental runs go on as after a clean run.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_killed_anywhere_is_completed_by_the_next_runs() {
+    let mut setup = Setup::new(76);
+    setup.contacts = 100;
+    let (resumed_state, requests) = reference(&setup, &[Change::Phones(761)]).await;
+    let (expected, _) = reference(&setup, &[Change::Phones(761), Change::Fraction(762)]).await;
+    let mut killed = 0;
+    for fraction in [0.05, 0.3, 0.55, 0.8, 0.95] {
+        let world = World::start(&setup).await;
+        let before = world.zendesk.snapshot();
+        let at = ((requests as f64 * fraction) as u64).max(1);
+        if run_and_kill_after(&world, at).await {
+            killed += 1;
+        }
+        let context = format!("killed after {at} of {requests} Zendesk requests");
+        // Contacts change while no run is active, as they would between cron runs.
+        Change::Phones(761).apply(&world);
+        let resumed = world.sync(&[]).await;
+        resumed.assert_no_panic();
+        resumed.assert_code(0);
+        let after = world.zendesk.snapshot();
+        assert_only_added(&before, &after);
+        assert_same_state(&normalize(&after), &resumed_state, &context);
+        Change::Fraction(762).apply(&world);
+        world.sync(&[]).await.assert_code(0);
+        assert_same_state(&normalize(&world.zendesk.snapshot()), &expected, &context);
+    }
+    assert!(killed >= 3, "only {killed} runs were killed mid-way");
+}
+
+// ------------------------------------------------------------------ concurrency
+
+/// A second run on the same state file is refused with a message naming the file, and
+/// the first run completes normally.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_run_on_the_same_state_file_is_refused() {
+    let mut setup = Setup::new(77);
+    // Every Zendesk answer takes 40 ms, so the first run is still going when the second starts.
+    setup.zendesk.faults.slow_rate = 1.0;
+    setup.zendesk.faults.slow_delay = Duration::from_millis(40);
+    let (expected, _) = reference(&setup, &[]).await;
+    let world = World::start(&setup).await;
+    let first = world.command(&[]).spawn().unwrap();
+    while world.zendesk.counts().total() == 0 {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let writes_before = world.writes();
+    // Its own report file, so the first run's is not overwritten.
+    let mut second = world.command_reporting_to(&world.dir.path().join("second.json"), &[]);
+    let second = tokio::task::spawn_blocking(move || second.output().unwrap())
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{stderr}");
+    let state = world.dir.path().join("state.db");
+    assert!(
+        stderr.contains(&state.display().to_string()) && stderr.contains("another sfzd run"),
+        "the message names the state file: {stderr}"
+    );
+    let first = tokio::task::spawn_blocking(move || first.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let first = world.collect(first);
+    first.assert_code(0);
+    assert!(world.writes() > writes_before, "the first run kept writing");
+    assert_same_state(
+        &normalize(&world.zendesk.snapshot()),
+        &expected,
+        "after a refused concurrent run",
+    );
+    // The state file is intact: the next run is incremental and writes nothing.
+    world.zendesk.reset_counts();
+    let next = world.sync(&[]).await;
+    next.assert_code(0);
+    assert_eq!(next.report.as_ref().unwrap()["mode"], "incremental");
+    assert_eq!(world.writes(), 0);
+}
+
+// ------------------------------------------------------------------ graceful stop
+
+/// SIGTERM: the in-flight chunk finishes, the state is stored, the run exits 1 saying it
+/// was interrupted, and the next run completes.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_stops_cleanly_and_the_next_run_completes() {
+    let mut setup = Setup::new(78);
+    setup.zendesk.faults.slow_rate = 1.0;
+    setup.zendesk.faults.slow_delay = Duration::from_millis(30);
+    let (expected, _) = reference(&setup, &[]).await;
+    let world = World::start(&setup).await;
+    let child = world.command(&[]).spawn().unwrap();
+    // Wait until the run writes, then ask it to stop.
+    while world.writes() == 0 {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let stopped = world.collect(output);
+    stopped.assert_no_panic();
+    stopped.assert_code(1);
+    assert!(
+        stopped.stderr.contains("interrupted"),
+        "the message says the run was interrupted: {stopped:#?}"
+    );
+    assert!(
+        stopped.report.is_some(),
+        "the report of a stopped run is written"
+    );
+    let next = world.sync(&[]).await;
+    next.assert_code(0);
+    assert_same_state(
+        &normalize(&world.zendesk.snapshot()),
+        &expected,
+        "after a stop and a new run",
+    );
+}
+
+// ------------------------------------------------------------------ idempotence
+
+/// A second run over unchanged data makes no write call, through an API-token login.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_run_over_unchanged_data_writes_nothing() {
+    let mut setup = Setup::new(79);
+    setup.auth = ZdAuth::ApiToken;
+    let world = World::start(&setup).await;
+    world.sync(&[]).await.assert_code(0);
+    assert!(world.writes() > 0);
+    world.zendesk.reset_counts();
+    world.sync(&[]).await.assert_code(0);
+    assert_eq!(world.writes(), 0, "{:?}", world.zendesk.counts());
 }
