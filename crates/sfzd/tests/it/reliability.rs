@@ -424,7 +424,7 @@ impl Change {
         match self {
             Change::Phones(seed) => {
                 for (i, contact) in world.dataset.contacts.iter().enumerate() {
-                    if (i as u64 + seed) % 7 == 0 {
+                    if (i as u64 + seed).is_multiple_of(7) {
                         world
                             .salesforce
                             .update_contact(&contact.id, |c| {
@@ -1258,11 +1258,11 @@ async fn no_secret_reaches_any_output() {
                 command.env(variable, wrong).env("RUST_LOG", "trace");
                 let run = world.output(command).await;
                 run.assert_no_panic();
-                let used = match (auth, variable) {
+                let used = !matches!(
+                    (auth, variable),
                     (ZdAuth::OAuth, "SFZD_ZENDESK_API_TOKEN")
-                    | (ZdAuth::ApiToken, "SFZD_ZENDESK_CLIENT_SECRET") => false,
-                    _ => true,
-                };
+                        | (ZdAuth::ApiToken, "SFZD_ZENDESK_CLIENT_SECRET")
+                );
                 if used && subcommand == "check" && variable == "SFZD_SALESFORCE_CLIENT_SECRET" {
                     // ENGINE BUG: `sfzd check` with refused Salesforce credentials prints
                     // the authentication error, then also "failed prerequisite:
