@@ -30,6 +30,9 @@ pub struct FaultConfig {
     pub slow_rate: f64,
     /// How long a slow answer is held back.
     pub slow_delay: StdDuration,
+    /// Fraction (0.0..=1.0) of the items of Zendesk bulk jobs (users, organizations,
+    /// memberships) that the job reports failed, without applying them.
+    pub item_failure_rate: f64,
 }
 
 /// What the fault injector decided for one request.
@@ -115,6 +118,12 @@ impl FaultInjector {
             return Fault::WriteFailed(status);
         }
         Fault::None
+    }
+
+    /// Whether one item of a bulk job fails.
+    pub(crate) fn item_fails(&mut self) -> bool {
+        self.config.item_failure_rate > 0.0
+            && self.rng.random::<f64>() < self.config.item_failure_rate
     }
 
     /// Decides how a processed API answer is delivered; draws only for enabled faults, so

@@ -701,6 +701,10 @@ impl Inner {
         }
         let mut results = Vec::with_capacity(items.len());
         for (index, item) in items.iter().enumerate() {
+            if self.faults.item_fails() {
+                results.push(injected_item_failure(index));
+                continue;
+            }
             let Some(obj) = item.as_object() else {
                 results.push(
                     ItemError::invalid("user", "InvalidValue", "not an object".into())
@@ -1001,6 +1005,10 @@ impl Inner {
         }
         let mut results = Vec::with_capacity(items.len());
         for (index, item) in items.iter().enumerate() {
+            if self.faults.item_fails() {
+                results.push(injected_item_failure(index));
+                continue;
+            }
             let obj = item.as_object().cloned().unwrap_or_default();
             let existing = if upsert {
                 self.data.match_org(&obj)
@@ -1116,6 +1124,10 @@ impl Inner {
         }
         let mut results = Vec::with_capacity(items.len());
         for (index, item) in items.iter().enumerate() {
+            if self.faults.item_fails() {
+                results.push(injected_item_failure(index));
+                continue;
+            }
             let user = item.get("user_id").and_then(Value::as_u64);
             let org = item.get("organization_id").and_then(Value::as_u64);
             let default = item
@@ -1440,6 +1452,16 @@ fn encode_cursor(n: u64, kind: char) -> String {
 
 fn decode_cursor(c: &str, kind: char) -> Option<u64> {
     u64::from_str_radix(c.strip_prefix(kind)?, 16).ok()
+}
+
+/// The result of a bulk item that `FaultConfig::item_failure_rate` failed: not applied.
+fn injected_item_failure(index: usize) -> Value {
+    json!({
+        "index": index,
+        "error": "InternalError",
+        "details": "the item could not be processed, try again",
+        "success": false,
+    })
 }
 
 fn too_many(param: &str) -> Reply {

@@ -1041,3 +1041,32 @@ async fn the_rate_limit_window_is_configurable() {
     assert_eq!(limited.status, 429);
     assert_eq!(limited.header("retry-after"), Some("1"));
 }
+
+#[tokio::test]
+async fn injected_item_failures_are_reported_by_the_job_and_not_applied() {
+    let zd = Zd::start(ZendeskSimConfig {
+        faults: FaultConfig {
+            item_failure_rate: 1.0,
+            ..FaultConfig::default()
+        },
+        ..ZendeskSimConfig::default()
+    })
+    .await;
+    let r = zd
+        .post(
+            "/api/v2/users/create_many.json",
+            json!({"users": [{"name": "Ann", "email": "ann@example.com"}]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert!(zd.sim.snapshot().users.is_empty());
+    let url = r.body["job_status"]["url"]
+        .as_str()
+        .expect("job url")
+        .to_owned();
+    let mut job = zd.get(&url).await;
+    while job.body["job_status"]["status"] != "completed" {
+        job = zd.get(&url).await;
+    }
+    assert_eq!(job.body["job_status"]["results"][0]["success"], false);
+}

@@ -52,6 +52,9 @@ impl Setup {
             zendesk: ZendeskSimConfig {
                 oauth_client_secret: ZD_SECRET.into(),
                 api_token: Some((ZD_AGENT.into(), ZD_API_TOKEN.into())),
+                // Jobs report completed on their first poll: the engine's first poll comes
+                // after 1 s, a second one 2 s later, and the runs here are many.
+                job_polls_before_complete: 0,
                 ..ZendeskSimConfig::default()
             },
             salesforce: SalesforceSimConfig {
@@ -545,6 +548,40 @@ async fn failed_writes_are_reported_and_completed_by_the_next_run() {
     world.zendesk.reset_counts();
     world.sync(&[]).await.assert_code(0);
     assert_eq!(world.writes(), 0, "a run after convergence writes nothing");
+}
+
+/// Bulk jobs that complete with some items failed (10% of users, organizations and
+/// memberships): the run exits 3 naming the failed records, the next runs complete them.
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_bulk_items_are_reported_and_completed_by_the_next_run() {
+    let mut setup = Setup::new(84);
+    setup.zendesk.faults.seed = 84;
+    setup.zendesk.faults.item_failure_rate = 0.1;
+    let (expected, _) = reference(&setup, &[]).await;
+    let world = World::start(&setup).await;
+    let before = world.zendesk.snapshot();
+    let runs = world.converge(6).await;
+    assert_eq!(runs[0].code, 3, "the first run reports its failed items");
+    let failed_ids: BTreeSet<String> = runs[0]
+        .errors()
+        .iter()
+        .map(|e| e["salesforce_id"].as_str().unwrap().to_owned())
+        .collect();
+    let known: BTreeSet<&str> = world
+        .dataset
+        .contacts
+        .iter()
+        .map(|c| c.id.as_str())
+        .chain(world.dataset.accounts.iter().map(|a| a.id.as_str()))
+        .chain(world.dataset.relations.iter().map(|r| r.id.as_str()))
+        .collect();
+    assert!(
+        failed_ids.iter().all(|id| known.contains(id.as_str())),
+        "errors name Salesforce records: {failed_ids:?}"
+    );
+    let after = world.zendesk.snapshot();
+    assert_only_added(&before, &after);
+    assert_same_state(&normalize(&after), &expected, "after failed bulk items");
 }
 
 /// 5% of connections to both systems cut after the request was processed (a write may
