@@ -8,10 +8,17 @@
 //! changed contact for the incremental run), Salesforce calls, wall and CPU seconds, peak
 //! memory, the ratio of Zendesk calls to the lower bound the bulk sizes allow, the minutes
 //! the run would take under a 700 requests/minute budget, and each endpoint's calls.
+//!
+//! The child is started by a small launcher process (this binary, `bench --launcher`),
+//! not by the benchmark itself: Linux folds the resident size of the process that spawns
+//! a child into the child's `ru_maxrss` (the spawner's memory is the child's until `exec`),
+//! and the benchmark holds the simulators' data, hundreds of MB at 100,000 contacts.
 
 use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -19,7 +26,7 @@ use sandbox::{
     GeneratorConfig, RequestCounts, SalesforceSim, SalesforceSimConfig, ZendeskSim,
     ZendeskSimConfig, generate,
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// Records per Zendesk bulk request (`create_many`, `update_many`, memberships).
 const BULK_SIZE: u64 = 100;
@@ -83,7 +90,17 @@ fn parse(args: &[String]) -> Result<Options> {
 
 /// Runs the command.
 pub fn run(args: &[String]) -> Result<()> {
+    if args.first().map(String::as_str) == Some("--launcher") {
+        return launcher();
+    }
     let options = parse(args)?;
+    // Started first, while this process is still small (see the module docs).
+    let launcher = Launcher::start()?;
+    let floor = launcher.run(Path::new("true"), &[], Path::new("/dev/null"))?;
+    eprintln!(
+        "xtask: measurement floor (peak memory of `true` started by the launcher): {:.1} MB",
+        floor.1.peak_rss_kib as f64 / 1024.0
+    );
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .context("xtask lives in the workspace")?
@@ -107,7 +124,7 @@ pub fn run(args: &[String]) -> Result<()> {
             .join("target")
             .join("bench")
             .join(format!("contacts-{contacts}-seed-{}", options.seed));
-        let result = runtime.block_on(bench(&binary, &dir, contacts, options.seed))?;
+        let result = runtime.block_on(bench(&launcher, &binary, &dir, contacts, options.seed))?;
         result.print();
         results.push(result);
     }
@@ -334,7 +351,13 @@ impl BenchResult {
 }
 
 /// Full then incremental run over one generated data set.
-async fn bench(binary: &Path, dir: &Path, contacts: usize, seed: u64) -> Result<BenchResult> {
+async fn bench(
+    launcher: &Launcher,
+    binary: &Path,
+    dir: &Path,
+    contacts: usize,
+    seed: u64,
+) -> Result<BenchResult> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let state = dir.join("state.db");
     for stale in [
@@ -358,23 +381,13 @@ async fn bench(binary: &Path, dir: &Path, contacts: usize, seed: u64) -> Result<
         config_text(&salesforce.base_url(), &zendesk.base_url()),
     )
     .with_context(|| format!("cannot write {}", config.display()))?;
-    let env = vec![
-        (
-            "SFZD_SALESFORCE_CLIENT_SECRET".to_owned(),
-            salesforce_config.client_secret.clone(),
-        ),
-        (
-            "SFZD_ZENDESK_CLIENT_SECRET".to_owned(),
-            zendesk_config.oauth_client_secret.clone(),
-        ),
-    ];
     let sims = (&zendesk, &salesforce);
 
     eprintln!("xtask: full run, {contacts} contacts");
-    let full = measure(binary, dir, "full", &config, &env, sims).await?;
+    let full = measure(launcher, binary, dir, "full", &config, sims).await?;
     let changed = salesforce.change_fraction(CHANGED_FRACTION, seed).len();
     eprintln!("xtask: incremental run after {changed} changed contacts");
-    let incremental = measure(binary, dir, "incremental", &config, &env, sims).await?;
+    let incremental = measure(launcher, binary, dir, "incremental", &config, sims).await?;
     if incremental.report["mode"] != "incremental" {
         bail!(
             "the second run was not incremental: {}",
@@ -420,41 +433,37 @@ path = "state.db"
     )
 }
 
-/// Runs `sfzd sync` once as a child and measures it; logs go to `DIR/NAME.log`.
+/// Runs `sfzd sync` once as a child of the launcher and measures it; logs go to
+/// `DIR/NAME.log`.
 async fn measure(
+    launcher: &Launcher,
     binary: &Path,
     dir: &Path,
     name: &str,
     config: &Path,
-    env: &[(String, String)],
     (zendesk, salesforce): (&ZendeskSim, &SalesforceSim),
 ) -> Result<Measured> {
     zendesk.reset_counts();
     salesforce.reset_counts();
     let report_path = dir.join(format!("{name}-report.json"));
     let log_path = dir.join(format!("{name}.log"));
-    let log =
-        File::create(&log_path).with_context(|| format!("cannot create {}", log_path.display()))?;
-    let mut command = Command::new(binary);
-    command
-        .arg("sync")
-        .arg("--config")
-        .arg(config)
-        .arg("--report")
-        .arg(&report_path)
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .env_remove("SFZD_ZENDESK_API_TOKEN")
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log);
+    let args: Vec<String> = vec![
+        "sync".into(),
+        "--config".into(),
+        config.display().to_string(),
+        "--report".into(),
+        report_path.display().to_string(),
+    ];
     let started = Instant::now();
-    let child = command
-        .spawn()
-        .with_context(|| format!("cannot start {}", binary.display()))?;
-    // wait4 blocks this thread; the simulators keep serving on the runtime's workers.
-    let (status, usage) = tokio::task::spawn_blocking(move || wait_with_usage(child))
-        .await
-        .context("the waiting thread failed")??;
+    let (status, usage) = {
+        let launcher = launcher.clone();
+        let binary = binary.to_path_buf();
+        let log = log_path.clone();
+        // The launcher blocks this thread; the simulators keep serving on the runtime.
+        tokio::task::spawn_blocking(move || launcher.run(&binary, &args, &log))
+            .await
+            .context("the waiting thread failed")??
+    };
     let wall = started.elapsed();
     if status != 0 {
         bail!(
@@ -476,6 +485,129 @@ async fn measure(
     })
 }
 
+/// The launcher process: one JSON request line in (program, args, log file), one JSON
+/// answer line out (exit status, CPU microseconds, peak memory).
+#[derive(Clone)]
+struct Launcher {
+    io: Arc<Mutex<(Child, ChildStdin, BufReader<ChildStdout>)>>,
+}
+
+impl Launcher {
+    /// Starts `xtask bench --launcher` with the simulators' secrets in its environment.
+    fn start() -> Result<Self> {
+        let exe = std::env::current_exe().context("cannot find the xtask binary")?;
+        let mut child = Command::new(exe)
+            .args(["bench", "--launcher"])
+            .env(
+                "SFZD_SALESFORCE_CLIENT_SECRET",
+                SalesforceSimConfig::default().client_secret,
+            )
+            .env(
+                "SFZD_ZENDESK_CLIENT_SECRET",
+                ZendeskSimConfig::default().oauth_client_secret,
+            )
+            .env_remove("SFZD_ZENDESK_API_TOKEN")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("cannot start the launcher")?;
+        let stdin = child.stdin.take().context("launcher stdin")?;
+        let stdout = BufReader::new(child.stdout.take().context("launcher stdout")?);
+        Ok(Self {
+            io: Arc::new(Mutex::new((child, stdin, stdout))),
+        })
+    }
+
+    /// Runs `program args` with stdout and stderr to `log`; returns its status and usage.
+    fn run(&self, program: &Path, args: &[String], log: &Path) -> Result<(i32, Usage)> {
+        let mut io = self
+            .io
+            .lock()
+            .map_err(|_| anyhow::anyhow!("the launcher lock is poisoned"))?;
+        let (_, stdin, stdout) = &mut *io;
+        let request = json!({"program": program, "args": args, "log": log});
+        writeln!(stdin, "{request}").context("cannot write to the launcher")?;
+        stdin.flush().context("cannot write to the launcher")?;
+        let mut line = String::new();
+        stdout
+            .read_line(&mut line)
+            .context("cannot read from the launcher")?;
+        let answer: Value = serde_json::from_str(&line)
+            .with_context(|| format!("the launcher answered `{}`", line.trim()))?;
+        if let Some(error) = answer["error"].as_str() {
+            bail!("the launcher could not run {}: {error}", program.display());
+        }
+        let number = |key: &str| {
+            answer[key]
+                .as_u64()
+                .with_context(|| format!("the launcher's answer has no {key}: {answer}"))
+        };
+        let status = i32::try_from(answer["status"].as_i64().unwrap_or(-1)).unwrap_or(-1);
+        Ok((
+            status,
+            Usage {
+                user: Duration::from_micros(number("user_us")?),
+                system: Duration::from_micros(number("system_us")?),
+                peak_rss_kib: number("peak_rss_kib")?,
+            },
+        ))
+    }
+}
+
+impl Drop for Launcher {
+    fn drop(&mut self) {
+        // The last handle stops the idle launcher and reaps it, so no process is left.
+        if Arc::strong_count(&self.io) == 1
+            && let Ok(mut io) = self.io.lock()
+        {
+            let _ = io.0.kill();
+            let _ = io.0.wait();
+        }
+    }
+}
+
+/// `bench --launcher`: runs each requested program and answers with its usage.
+fn launcher() -> Result<()> {
+    let stdin = std::io::stdin();
+    let mut stdout = std::io::stdout().lock();
+    for line in stdin.lock().lines() {
+        let line = line.context("cannot read a request")?;
+        let answer = match launch(&line) {
+            Ok((status, usage)) => json!({
+                "status": status,
+                "user_us": u64::try_from(usage.user.as_micros()).unwrap_or(u64::MAX),
+                "system_us": u64::try_from(usage.system.as_micros()).unwrap_or(u64::MAX),
+                "peak_rss_kib": usage.peak_rss_kib,
+            }),
+            Err(err) => json!({ "error": format!("{err:#}") }),
+        };
+        writeln!(stdout, "{answer}").context("cannot answer")?;
+        stdout.flush().context("cannot answer")?;
+    }
+    Ok(())
+}
+
+fn launch(request: &str) -> Result<(i32, Usage)> {
+    let request: Value = serde_json::from_str(request).context("request is not JSON")?;
+    let program = request["program"].as_str().context("no program")?;
+    let args: Vec<&str> = request["args"]
+        .as_array()
+        .context("no args")?
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let log_path = request["log"].as_str().context("no log")?;
+    let log = File::create(log_path).with_context(|| format!("cannot create {log_path}"))?;
+    let child = Command::new(program)
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .with_context(|| format!("cannot start {program}"))?;
+    wait_with_usage(child)
+}
+
 /// CPU time and peak memory of a finished child process.
 #[derive(Debug, Clone, Copy, Default)]
 struct Usage {
@@ -494,7 +626,7 @@ impl Usage {
 /// (unlike `getrusage(RUSAGE_CHILDREN)`, which would mix in the cargo build). Returns the
 /// exit status (or 128 + signal) and the usage.
 #[allow(unsafe_code)]
-fn wait_with_usage(child: std::process::Child) -> Result<(i32, Usage)> {
+fn wait_with_usage(child: Child) -> Result<(i32, Usage)> {
     let pid = libc::pid_t::try_from(child.id()).context("child pid out of range")?;
     let mut status: libc::c_int = 0;
     // SAFETY: an all-zero `rusage` is a valid value of this plain C struct.
@@ -591,6 +723,24 @@ mod tests {
         );
         assert!(parse(&args(&["--contacts"])).is_err());
         assert!(parse(&args(&["--fast"])).is_err());
+    }
+
+    #[test]
+    fn the_launcher_runs_a_request_and_logs_its_output() {
+        let dir = std::env::temp_dir().join(format!("xtask-launch-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("out.log");
+        let request = json!({
+            "program": "sh",
+            "args": ["-c", "echo hello; exit 4"],
+            "log": log,
+        });
+        let (status, usage) = launch(&request.to_string()).unwrap();
+        assert_eq!(status, 4);
+        assert!(usage.peak_rss_kib > 0);
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), "hello\n");
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(launch("{}").is_err());
     }
 
     #[test]
