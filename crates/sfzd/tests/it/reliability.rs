@@ -855,46 +855,48 @@ async fn a_second_run_on_the_same_state_file_is_refused() {
 
 // ------------------------------------------------------------------ graceful stop
 
-/// SIGTERM: the in-flight chunk finishes, the state is stored, the run exits 1 saying it
-/// was interrupted, and the next run completes.
+/// SIGINT and SIGTERM: the in-flight chunk finishes, the state is stored, the run exits 1
+/// saying it was interrupted, and the next run completes.
 #[tokio::test(flavor = "multi_thread")]
-async fn sigterm_stops_cleanly_and_the_next_run_completes() {
+async fn sigint_and_sigterm_stop_cleanly_and_the_next_run_completes() {
     let mut setup = Setup::new(78);
     setup.zendesk.faults.slow_rate = 1.0;
     setup.zendesk.faults.slow_delay = Duration::from_millis(30);
     let (expected, _) = reference(&setup, &[]).await;
-    let world = World::start(&setup).await;
-    let child = world.command(&[]).spawn().unwrap();
-    // Wait until the run writes, then ask it to stop.
-    while world.writes() == 0 {
-        tokio::time::sleep(Duration::from_millis(2)).await;
+    for signal in ["-INT", "-TERM"] {
+        let world = World::start(&setup).await;
+        let child = world.command(&[]).spawn().unwrap();
+        // Wait until the run writes, then ask it to stop.
+        while world.writes() == 0 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let status = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let output = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+            .await
+            .unwrap();
+        let stopped = world.collect(output);
+        stopped.assert_no_panic();
+        assert_eq!(stopped.code, 1, "{signal}: {stopped:#?}");
+        assert!(
+            stopped.stderr.contains("interrupted"),
+            "{signal}: the message says the run was interrupted: {stopped:#?}"
+        );
+        assert!(
+            stopped.report.is_some(),
+            "{signal}: the report of a stopped run is written"
+        );
+        let next = world.sync(&[]).await;
+        next.assert_code(0);
+        assert_same_state(
+            &normalize(&world.zendesk.snapshot()),
+            &expected,
+            &format!("after {signal} and a new run"),
+        );
     }
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let output = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
-        .await
-        .unwrap();
-    let stopped = world.collect(output);
-    stopped.assert_no_panic();
-    stopped.assert_code(1);
-    assert!(
-        stopped.stderr.contains("interrupted"),
-        "the message says the run was interrupted: {stopped:#?}"
-    );
-    assert!(
-        stopped.report.is_some(),
-        "the report of a stopped run is written"
-    );
-    let next = world.sync(&[]).await;
-    next.assert_code(0);
-    assert_same_state(
-        &normalize(&world.zendesk.snapshot()),
-        &expected,
-        "after a stop and a new run",
-    );
 }
 
 // ------------------------------------------------------------------ idempotence
