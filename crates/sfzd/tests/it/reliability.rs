@@ -1053,6 +1053,11 @@ async fn hostile_records_never_abort_a_run() {
             Some("jörg.müller@exämple.de".into()),
         ),
         (
+            "JÖRG".into(),
+            "MÜLLER".into(),
+            Some("JÖRG.MÜLLER@EXÄMPLE.DE".into()),
+        ),
+        (
             "Upper".into(),
             "Case".into(),
             Some("  UPPER.Case@Example.COM ".into()),
