@@ -237,7 +237,11 @@ pub async fn sync(args: SyncArgs) -> Exit {
     outcome.report.api_calls.salesforce = clients.salesforce.calls().total();
     outcome.report.api_calls.zendesk = clients.zendesk.calls().total();
     if let Some(usage) = clients.salesforce.api_usage() {
-        tracing::info!(used = usage.used, max = usage.max, "Salesforce daily API usage after the run");
+        tracing::info!(
+            used = usage.used,
+            max = usage.max,
+            "Salesforce daily API usage after the run"
+        );
     }
     finish(&outcome, args.report.as_deref())
 }
@@ -319,7 +323,9 @@ pub async fn check(args: CheckArgs) -> Exit {
             None
         }
     };
-    if let Some(multiple_organizations) = multiple_organizations {
+    // Prerequisites are judged only on what both systems answered: an unknown capability
+    // is not a missing one.
+    if let (Some(multiple_organizations), Some(_)) = (multiple_organizations, relation) {
         let options = options(&config, false);
         let capabilities = domain::Capabilities {
             multiple_organizations,

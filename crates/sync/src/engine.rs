@@ -218,6 +218,8 @@ impl<'a> Engine<'a> {
             looked_up: HashSet::new(),
             newly_linked: Vec::new(),
             all_organizations_known: false,
+            failed_accounts: HashSet::new(),
+            planned_organizations: HashMap::new(),
             writer: self.writer.map(|w| {
                 BulkWriter::new(self.zendesk, w, JobPoller::new(self.options.poll.clone()))
             }),
@@ -279,6 +281,12 @@ struct Run<'e, 'a> {
     newly_linked: Vec<SalesforceId>,
     /// The whole organization list was read: no account needs a lookup.
     all_organizations_known: bool,
+    /// Accounts whose organization write failed in this run: their contacts wait for the
+    /// next run rather than being synced as if the account had no organization.
+    failed_accounts: HashSet<SalesforceId>,
+    /// On a dry run, stand-in ids for the organizations the run would create, so contacts
+    /// are planned as the real run would plan them.
+    planned_organizations: HashMap<OrganizationId, SalesforceId>,
     writer: Option<BulkWriter<'a>>,
 }
 
@@ -451,6 +459,16 @@ impl Run<'_, '_> {
             None => {
                 self.report.organizations.created += creates.len() as u64;
                 self.report.organizations.updated += updates.len() as u64;
+                for (n, (account, _)) in creates.iter().enumerate() {
+                    // Ids counted down from the top never collide with Zendesk's.
+                    let stand_in = OrganizationId(u64::MAX - n as u64);
+                    self.links.insert(account.clone(), stand_in);
+                    self.planned_organizations.insert(stand_in, account.clone());
+                }
+                for (account, update) in &updates {
+                    self.links
+                        .insert(account.clone(), OrganizationId(update.id()));
+                }
             }
             Some(writer) => {
                 let org_ids: HashMap<SalesforceId, u64> =
@@ -484,6 +502,11 @@ impl Run<'_, '_> {
                         Err(message) => {
                             self.report.organizations.failed += 1;
                             self.report.error(account.to_string(), &message);
+                            // An update that failed leaves a linked organization; a create
+                            // or a link that failed leaves the account without one.
+                            if !self.links.contains_key(&account) {
+                                self.failed_accounts.insert(account.clone());
+                            }
                             failures.push(NewFailure {
                                 salesforce_id: account.to_string(),
                                 kind: RecordKind::Account,
@@ -510,6 +533,9 @@ impl Run<'_, '_> {
     }
 
     fn fail_account(&mut self, account: &SalesforceId, message: &str) {
+        if !self.links.contains_key(account) {
+            self.failed_accounts.insert(account.clone());
+        }
         self.report.organizations.failed += 1;
         self.report.error(account.to_string(), message);
     }
@@ -765,7 +791,9 @@ impl Run<'_, '_> {
         // Secondary relationships turned on after earlier runs: every relation is new to
         // the sync, so this pass considers every record, as a full run does.
         if secondary && !self.full() && state.watermark(RELATION_SCOPE)?.is_none() {
-            tracing::info!("secondary relationships are synced for the first time: considering every record");
+            tracing::info!(
+                "secondary relationships are synced for the first time: considering every record"
+            );
             self.report.mode = RunMode::Full;
         }
 
@@ -943,10 +971,14 @@ impl Run<'_, '_> {
                 state.set_primary_pass_complete(&scope)?;
             }
             let mut chunk_state = ChunkState::default();
+            // A dry run created nobody: its new users' memberships are counted as planned.
+            let dry_run = self.writer.is_none();
             let resolved = deferred
                 .into_iter()
                 .filter_map(|mut m| {
-                    if let UserRef::New(email) = &m.user {
+                    if let UserRef::New(email) = &m.user
+                        && !dry_run
+                    {
                         m.user = UserRef::Existing(*created_users.get(email)?);
                     }
                     Some(m)
@@ -960,7 +992,8 @@ impl Run<'_, '_> {
         if secondary && relation_stamp.is_none() && state.watermark(RELATION_SCOPE)?.is_none() {
             // No relation was read: mark the pass done from an hour before now, so the next
             // run reads only relations created since (an hour of overlap covers clock skew).
-            relation_stamp = Some(people_stamp.unwrap_or_else(|| Utc::now() - chrono::Duration::hours(1)));
+            relation_stamp =
+                Some(people_stamp.unwrap_or_else(|| Utc::now() - chrono::Duration::hours(1)));
         }
         if self.writer.is_some() {
             state.transaction(|tx| {
@@ -1021,7 +1054,48 @@ impl Run<'_, '_> {
         let zd = self.engine.zendesk;
         let kind = person_kind(settings.object());
         let grouping = group_by_email(people);
-        let groups = grouping.groups;
+        let mut groups = grouping.groups;
+        if !self.failed_accounts.is_empty() {
+            // A group pointing at an account whose organization failed in this run waits for
+            // the next run: synced now, its user could get another default organization
+            // that rule 4 would then keep for ever.
+            let mut waiting = ChunkState::default();
+            groups.retain(|group| {
+                let blocked = group.people.iter().find_map(|p| {
+                    p.account_id
+                        .iter()
+                        .chain(
+                            relations
+                                .iter()
+                                .filter(|r| r.contact_id == p.id)
+                                .map(|r| &r.account_id),
+                        )
+                        .find(|a| self.failed_accounts.contains(*a))
+                        .cloned()
+                });
+                let Some(account) = blocked else { return true };
+                let message = format!(
+                    "waits for the organization of account {account}, which failed in this run"
+                );
+                for person in &group.people {
+                    waiting.fail(&person.id, kind, Some(&group.email), &message);
+                }
+                false
+            });
+            for failure in &waiting.failures {
+                self.report.users.failed += 1;
+                self.report
+                    .error(failure.salesforce_id.clone(), &failure.message);
+            }
+            if self.writer.is_some() {
+                state.record_failures(&waiting.failures)?;
+            }
+        }
+        let planned = self.planned_organizations.clone();
+        let org_name = move |o: OrganizationId| match planned.get(&o) {
+            Some(account) => format!("the new organization of account {account}"),
+            None => format!("organization {o}"),
+        };
         if settings.accounts_to_organizations() {
             let accounts: Vec<SalesforceId> = groups
                 .iter()
@@ -1110,12 +1184,12 @@ impl Run<'_, '_> {
             self.report.memberships.already_present += present as u64;
             let mut user_written = false;
             for note in &plan.notes {
-                if let Some(text) = describe_note(note, &plan.user) {
+                if let Some(text) = describe_note(note, &plan.user, &org_name) {
                     self.plan_line(text, vec![note.rule], ids());
                 }
             }
             for action in &plan.actions {
-                self.plan_line(describe_action(action), action.rules(), ids());
+                self.plan_line(describe_action(action, &org_name), action.rules(), ids());
                 match action {
                     Action::CreateUser {
                         email,
@@ -1346,43 +1420,47 @@ fn plan_ids(plan: &domain::GroupPlan, groups: &[domain::EmailGroup]) -> Vec<Stri
 }
 
 /// A decision not to act, as a plan line; notes that add nothing for an operator are left out.
-fn describe_note(note: &domain::Note, user: &UserRef) -> Option<String> {
+fn describe_note(
+    note: &domain::Note,
+    user: &UserRef,
+    org_name: &dyn Fn(OrganizationId) -> String,
+) -> Option<String> {
     let who = match user {
         UserRef::Existing(id) => format!("user {id}"),
         UserRef::New(email) => format!("new user {email}"),
     };
     let org = note
         .organization
-        .map(|o| o.to_string())
-        .unwrap_or_else(|| "-".to_owned());
+        .map(org_name)
+        .unwrap_or_else(|| "organization -".to_owned());
     Some(match note.rule {
         Rule::DefaultOrgMismatch => {
             format!(
-                "no write: mapped fields of {who} not synced (its default organization {org} is not the account's)"
+                "no write: mapped fields of {who} not synced (its default {org} is not the account's)"
             )
         }
         Rule::RespectDefaultOrganization => {
-            format!("no write: default organization {org} of {who} kept")
+            format!("no write: default {org} of {who} kept")
         }
-        Rule::OnlyAdd => format!("no write: membership of {who} in organization {org} kept"),
+        Rule::OnlyAdd => format!("no write: membership of {who} in {org} kept"),
         Rule::OrganizationNotLinked => {
             format!("no write: no membership for {who}: the account has no organization in Zendesk")
         }
         Rule::InactiveRelation => {
-            format!("no write: no membership for {who} in organization {org}: relation inactive")
+            format!("no write: no membership for {who} in {org}: relation inactive")
         }
         _ => return None,
     })
 }
 
-fn describe_action(action: &Action) -> String {
+fn describe_action(action: &Action, org_name: &dyn Fn(OrganizationId) -> String) -> String {
     match action {
         Action::CreateUser {
             email,
             organization,
             ..
         } => match organization {
-            Some(org) => format!("create user {email} in organization {org}"),
+            Some(org) => format!("create user {email} in {}", org_name(*org)),
             None => format!("create user {email}"),
         },
         Action::UpdateUser {
@@ -1393,7 +1471,7 @@ fn describe_action(action: &Action) -> String {
         } => {
             let mut parts: Vec<String> = fields.keys().cloned().collect();
             if let Some(org) = organization {
-                parts.push(format!("organization -> {org}"));
+                parts.push(format!("organization -> {}", org_name(*org)));
             }
             format!("update user {user}: {}", parts.join(", "))
         }
@@ -1408,7 +1486,7 @@ fn describe_action(action: &Action) -> String {
                 UserRef::New(email) => format!("new user {email}"),
             };
             let default = if *default { " (default)" } else { "" };
-            format!("add {who} to organization {organization}{default}")
+            format!("add {who} to {}{default}", org_name(*organization))
         }
     }
 }

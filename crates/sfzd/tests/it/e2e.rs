@@ -682,22 +682,17 @@ async fn dry_run_on_a_fresh_zendesk_writes_nothing_and_prints_the_plan_with_rule
         real.count("organizations", "created"),
         dry.count("organizations", "created")
     );
-    // ENGINE BUG: the dry run plans as if the organizations it would create (and the
-    // same-name ones it would link, E9) did not exist, so contacts of those accounts get no
-    // organization in the plan. Seed 7, 400 contacts, fresh Zendesk: the dry run reports
-    // 5 memberships created, 1 user with fields skipped (default org doesn't match) and 36
-    // users updated; the real run then makes 150 memberships, skips the fields of 25 users
-    // and updates 12. Re-enable once the dry run plans with the organizations it would make:
-    // assert_eq!(
-    //     real.count("users", "fields_skipped_default_org_mismatch"),
-    //     dry.count("users", "fields_skipped_default_org_mismatch"),
-    //     "the dry run's plan and the real run disagree on users whose fields are kept"
-    // );
-    // assert_eq!(
-    //     real.count("memberships", "created"),
-    //     dry.count("memberships", "created"),
-    //     "the dry run's plan and the real run disagree on memberships created"
-    // );
+    // The dry run plans with the organizations it would create or link, as the real run does.
+    assert_eq!(
+        real.count("users", "fields_skipped_default_org_mismatch"),
+        dry.count("users", "fields_skipped_default_org_mismatch"),
+        "the dry run's plan and the real run disagree on users whose fields are kept"
+    );
+    assert_eq!(
+        real.count("memberships", "created"),
+        dry.count("memberships", "created"),
+        "the dry run's plan and the real run disagree on memberships created"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
