@@ -174,27 +174,42 @@ pub fn exit_status(outcome: &sync::RunOutcome) -> Exit {
     }
 }
 
-/// Sets `cancel` on the first SIGINT or SIGTERM, so the engine finishes its chunk and stops.
+/// Sets `cancel` on the first SIGINT or SIGTERM, so the engine finishes its chunk and
+/// stops; a second one exits at once (the state file is transactional, so nothing
+/// committed is lost, and the next run redoes the unconfirmed chunk).
 fn stop_on_signals(cancel: Arc<AtomicBool>) {
     tokio::spawn(async move {
-        let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
-        let terminate = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut signal) => {
-                    signal.recv().await;
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        for count in 0.. {
+            #[cfg(unix)]
+            let term = async {
+                match terminate.as_mut() {
+                    Some(signal) => {
+                        signal.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
                 }
-                Err(_) => std::future::pending::<()>().await,
+            };
+            #[cfg(not(unix))]
+            let term = std::future::pending::<()>();
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                () = term => {}
             }
-        };
-        #[cfg(not(unix))]
-        let terminate = std::future::pending::<()>();
-        tokio::select! {
-            _ = ctrl_c => {}
-            () = terminate => {}
+            if count == 0 {
+                tracing::warn!(
+                    "stop requested: finishing the chunk in flight, then stopping (signal again to stop at once)"
+                );
+                cancel.store(true, Ordering::SeqCst);
+            } else {
+                eprintln!(
+                    "error: stopped at once on a second signal; the next run redoes the unconfirmed chunk"
+                );
+                std::process::exit(Exit::RunFailed as i32);
+            }
         }
-        tracing::warn!("stop requested: finishing the chunk in flight, then stopping");
-        cancel.store(true, Ordering::SeqCst);
     });
 }
 
