@@ -694,53 +694,48 @@ impl Run<'_, '_> {
         statements: Vec<String>,
         stamp: Option<&mut Option<DateTime<Utc>>>,
     ) -> Result<u64, SyncError> {
-        let sf = self.engine.salesforce;
         let mapping = self.options().mapping.clone();
-        let mut count = 0;
-        let mut stamp = stamp;
-        let convert = |report: &mut Report, result: Result<Person, mapping::BadRecord>| match result
-        {
-            Ok(person) => Some(person),
-            Err(bad) => {
-                report.skip(bad.id, bad.reason);
-                None
-            }
-        };
         match object {
             PersonObject::Contact => {
-                let mut pages = Box::pin(query_stream_many::<Contact>(sf, statements));
-                while let Some(page) = pages.try_next().await? {
-                    let mut people = Vec::with_capacity(page.len());
-                    for contact in &page {
-                        if let Some(stamp) = stamp.as_deref_mut() {
-                            max_stamp(stamp, contact.system_modstamp);
-                        }
-                        people.extend(convert(
-                            &mut self.report,
-                            mapping::person_from_contact(contact, &mapping),
-                        ));
-                    }
-                    count += people.len() as u64;
-                    staging.add_people(&people)?;
-                }
+                self.stage_records(staging, statements, stamp, |c: &Contact| {
+                    (c.system_modstamp, mapping::person_from_contact(c, &mapping))
+                })
+                .await
             }
             PersonObject::Lead => {
-                let mut pages = Box::pin(query_stream_many::<Lead>(sf, statements));
-                while let Some(page) = pages.try_next().await? {
-                    let mut people = Vec::with_capacity(page.len());
-                    for lead in &page {
-                        if let Some(stamp) = stamp.as_deref_mut() {
-                            max_stamp(stamp, lead.system_modstamp);
-                        }
-                        people.extend(convert(
-                            &mut self.report,
-                            mapping::person_from_lead(lead, &mapping),
-                        ));
-                    }
-                    count += people.len() as u64;
-                    staging.add_people(&people)?;
+                self.stage_records(staging, statements, stamp, |l: &Lead| {
+                    (l.system_modstamp, mapping::person_from_lead(l, &mapping))
+                })
+                .await
+            }
+        }
+    }
+
+    /// Stages the people of one record type; records that do not convert are skipped
+    /// with their reason, and `stamp` keeps the highest `SystemModstamp` seen.
+    async fn stage_records<T: serde::de::DeserializeOwned + Send>(
+        &mut self,
+        staging: &mut Staging,
+        statements: Vec<String>,
+        mut stamp: Option<&mut Option<DateTime<Utc>>>,
+        convert: impl Fn(&T) -> (Option<DateTime<Utc>>, Result<Person, mapping::BadRecord>),
+    ) -> Result<u64, SyncError> {
+        let mut pages = Box::pin(query_stream_many::<T>(self.engine.salesforce, statements));
+        let mut count = 0;
+        while let Some(page) = pages.try_next().await? {
+            let mut people = Vec::with_capacity(page.len());
+            for record in &page {
+                let (modstamp, person) = convert(record);
+                if let Some(stamp) = stamp.as_deref_mut() {
+                    max_stamp(stamp, modstamp);
+                }
+                match person {
+                    Ok(person) => people.push(person),
+                    Err(bad) => self.report.skip(bad.id, bad.reason),
                 }
             }
+            count += people.len() as u64;
+            staging.add_people(&people)?;
         }
         Ok(count)
     }
