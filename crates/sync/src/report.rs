@@ -174,7 +174,7 @@ impl Report {
     /// Records a skipped record.
     pub fn skip(&mut self, salesforce_id: impl Into<String>, reason: impl Into<String>) {
         let (salesforce_id, reason) = (salesforce_id.into(), reason.into());
-        tracing::info!(salesforce_id = %salesforce_id, "skipped: {reason}");
+        tracing::debug!(salesforce_id = %salesforce_id, "skipped: {reason}");
         self.skipped.push(Skipped {
             salesforce_id,
             reason,
