@@ -4,6 +4,7 @@
 // Test helpers outside #[test] functions unwrap too: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
+mod bulk;
 mod check;
 mod e2e;
 mod reliability;
