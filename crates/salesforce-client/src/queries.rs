@@ -115,6 +115,28 @@ pub fn people_by_emails_with(
         .build_in_chunks("Email", &emails, limits)
 }
 
+/// Contacts or (unconverted) leads whose `Id` is one of `ids`, in chunks (records to read
+/// again, such as those that failed in an earlier run).
+pub fn people_by_ids(
+    object: PersonObject,
+    fields: &[&str],
+    ids: &[String],
+    filter: Option<&str>,
+) -> Vec<String> {
+    object
+        .select(fields, filter)
+        .build_in_chunks("Id", ids, &ChunkLimits::default())
+}
+
+/// Accounts matching `filter` whose `Id` is one of `ids`, in chunks.
+pub fn accounts_by_ids(fields: &[&str], ids: &[String], filter: Option<&str>) -> Vec<String> {
+    Select::new("Account")
+        .fields(ACCOUNT_FIELDS)
+        .fields(fields)
+        .filter(filter)
+        .build_in_chunks("Id", ids, &ChunkLimits::default())
+}
+
 /// Contacts whose `AccountId` is one of `account_ids`, in chunks.
 pub fn contacts_by_accounts(
     fields: &[&str],
@@ -148,6 +170,14 @@ pub fn relations_for_contacts_with(contact_ids: &[String], limits: &ChunkLimits)
         .build_in_chunks("ContactId", contact_ids, limits)
 }
 
+/// Every indirect (secondary) AccountContactRelation: `IsDirect = false`.
+pub fn indirect_relations() -> String {
+    Select::new("AccountContactRelation")
+        .fields(RELATION_FIELDS)
+        .condition("IsDirect = false")
+        .build()
+}
+
 /// AccountContactRelations changed after `since` (all of them when `None`).
 pub fn relations_changed_since(since: Option<DateTime<Utc>>) -> String {
     watermark(
@@ -161,6 +191,33 @@ pub fn relations_changed_since(since: Option<DateTime<Utc>>) -> String {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn records_read_again_by_id_keep_the_object_rules_and_filter() {
+        let ids = [
+            "00Q000000000001AAA".to_owned(),
+            "00Q000000000002AAA".to_owned(),
+        ];
+        let leads = people_by_ids(PersonObject::Lead, &["Title"], &ids, Some("Rating = 'Hot'"));
+        assert_eq!(leads.len(), 1);
+        assert!(leads[0].contains("IsConverted = false"), "{}", leads[0]);
+        assert!(leads[0].contains("(Rating = 'Hot')"), "{}", leads[0]);
+        assert!(
+            leads[0].contains("Id IN ('00Q000000000001AAA','00Q000000000002AAA')"),
+            "{}",
+            leads[0]
+        );
+        let accounts = accounts_by_ids(&["Tier__c"], &ids[..1], None);
+        assert!(
+            accounts[0]
+                .starts_with("SELECT Id, Name, SystemModstamp, Tier__c FROM Account WHERE Id IN"),
+            "{}",
+            accounts[0]
+        );
+        assert!(
+            indirect_relations().ends_with("FROM AccountContactRelation WHERE IsDirect = false")
+        );
+    }
 
     fn ts() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2024, 1, 31, 23, 1, 1)

@@ -16,9 +16,8 @@ use domain::{
 };
 use futures::TryStreamExt;
 use salesforce_client::{
-    ACCOUNT_FIELDS, AccountContactRelation, CONTACT_FIELDS, Contact, LEAD_FIELDS, Lead,
-    RELATION_FIELDS, SalesforceApi, SalesforceError, query_stream_many, reads,
-    soql::{ChunkLimits, Select},
+    AccountContactRelation, Contact, Lead, SalesforceApi, SalesforceError, queries,
+    query_stream_many, reads,
 };
 use zendesk_client::{
     JobPoller, NewMembership, PollConfig, ZendeskError, ZendeskRead, ZendeskWrite, stream,
@@ -234,6 +233,17 @@ impl<'a> Engine<'a> {
             }
         };
         let result = run.execute(state).await;
+        // Said even when the run stopped later: the operator should know either way.
+        if run
+            .writer
+            .as_ref()
+            .is_some_and(BulkWriter::bulk_users_disabled)
+        {
+            run.report.warn_once(
+                "Zendesk refused bulk user import (403): users were created one call at a time; ask Zendesk Support to enable bulk user import to save API calls",
+            );
+        }
+
         let mut report = run.report;
         report.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let outcome = match &result {
@@ -329,15 +339,6 @@ impl Run<'_, '_> {
         if effective.contacts_to_users() {
             self.people_phase(state, &effective).await?;
         }
-        if self
-            .writer
-            .as_ref()
-            .is_some_and(BulkWriter::bulk_users_disabled)
-        {
-            self.report.warn_once(
-                "Zendesk refused bulk user import (403): users were created one call at a time; ask Zendesk Support to enable bulk user import to save API calls",
-            );
-        }
         Ok(())
     }
 
@@ -374,11 +375,7 @@ impl Run<'_, '_> {
             .map(|f| f.salesforce_id)
             .collect();
         if since.is_some() && !retry.is_empty() {
-            let select = Select::new("Account")
-                .fields(ACCOUNT_FIELDS)
-                .fields(fields.iter().copied())
-                .filter(filter.as_deref());
-            let statements = select.build_in_chunks("Id", &retry, &ChunkLimits::default());
+            let statements = queries::accounts_by_ids(&fields, &retry, filter.as_deref());
             let mut pages = Box::pin(query_stream_many::<salesforce_client::Account>(
                 sf, statements,
             ));
@@ -672,20 +669,6 @@ impl ChunkState {
 impl Run<'_, '_> {
     // ---------------------------------------------------------------- people
 
-    fn person_select(&self, object: PersonObject) -> Select {
-        let required = match object {
-            PersonObject::Contact => CONTACT_FIELDS,
-            PersonObject::Lead => LEAD_FIELDS,
-        };
-        Select::new(match object {
-            PersonObject::Contact => "Contact",
-            PersonObject::Lead => "Lead",
-        })
-        .fields(required)
-        .fields(self.options().mapping.person_fields())
-        .filter(self.options().contacts_filter.as_deref())
-    }
-
     /// Runs SOQL statements for people and stages what they return.
     async fn stage_people(
         &mut self,
@@ -782,7 +765,11 @@ impl Run<'_, '_> {
         let mut staging = Staging::new()?;
         let mut people_stamp = None;
         let mut relation_stamp = None;
-        let limits = ChunkLimits::default();
+        let client_object = to_client_object(object);
+        let mapping = self.options().mapping.clone();
+        let fields = mapping.person_fields();
+        let contacts_filter = self.options().contacts_filter.clone();
+        let filter = contacts_filter.as_deref();
         // Secondary relationships turned on after earlier runs: every relation is new to
         // the sync, so this pass considers every record, as a full run does.
         if secondary && !self.full() && state.watermark(RELATION_SCOPE)?.is_none() {
@@ -794,12 +781,7 @@ impl Run<'_, '_> {
 
         // 1. The records to consider, staged.
         if self.full() {
-            let statement = salesforce_client::queries::changed_people(
-                to_client_object(object),
-                &self.options().mapping.person_fields(),
-                self.options().contacts_filter.as_deref(),
-                None,
-            );
+            let statement = queries::changed_people(client_object, &fields, filter, None);
             self.stage_people(
                 &mut staging,
                 object,
@@ -808,21 +790,13 @@ impl Run<'_, '_> {
             )
             .await?;
             if secondary {
-                let statement = Select::new("AccountContactRelation")
-                    .fields(RELATION_FIELDS)
-                    .condition("IsDirect = false")
-                    .build();
+                let statement = queries::indirect_relations();
                 self.stage_relations(&mut staging, vec![statement], Some(&mut relation_stamp))
                     .await?;
             }
         } else {
             let since = state.watermark(&scope)?;
-            let statement = salesforce_client::queries::changed_people(
-                to_client_object(object),
-                &self.options().mapping.person_fields(),
-                self.options().contacts_filter.as_deref(),
-                since,
-            );
+            let statement = queries::changed_people(client_object, &fields, filter, since);
             self.stage_people(
                 &mut staging,
                 object,
@@ -839,7 +813,7 @@ impl Run<'_, '_> {
                 .collect();
             if secondary {
                 let since = state.watermark(RELATION_SCOPE)?;
-                let statement = salesforce_client::queries::relations_changed_since(since);
+                let statement = queries::relations_changed_since(since);
                 let contacts = self
                     .stage_relations(&mut staging, vec![statement], Some(&mut relation_stamp))
                     .await?;
@@ -848,9 +822,7 @@ impl Run<'_, '_> {
             ids.sort();
             ids.dedup();
             if !ids.is_empty() {
-                let statements = self
-                    .person_select(object)
-                    .build_in_chunks("Id", &ids, &limits);
+                let statements = queries::people_by_ids(client_object, &fields, &ids, filter);
                 self.stage_people(&mut staging, object, statements, None)
                     .await?;
             }
@@ -858,9 +830,7 @@ impl Run<'_, '_> {
             if object == PersonObject::Contact && !self.newly_linked.is_empty() {
                 let accounts: Vec<String> =
                     self.newly_linked.iter().map(ToString::to_string).collect();
-                let statements =
-                    self.person_select(object)
-                        .build_in_chunks("AccountId", &accounts, &limits);
+                let statements = queries::contacts_by_accounts(&fields, &accounts, filter);
                 self.stage_people(&mut staging, object, statements, None)
                     .await?;
             }
@@ -868,17 +838,13 @@ impl Run<'_, '_> {
             // decided on the whole group.
             let emails = staging.emails()?;
             if !emails.is_empty() {
-                let statements = self
-                    .person_select(object)
-                    .build_in_chunks("Email", &emails, &limits);
+                let statements = queries::people_by_emails(client_object, &fields, &emails, filter);
                 self.stage_people(&mut staging, object, statements, None)
                     .await?;
             }
             if secondary {
                 let contacts = staging.contact_ids()?;
-                let statements = Select::new("AccountContactRelation")
-                    .fields(RELATION_FIELDS)
-                    .build_in_chunks("ContactId", &contacts, &limits);
+                let statements = queries::relations_for_contacts(&contacts);
                 self.stage_relations(&mut staging, statements, None).await?;
             }
         }
