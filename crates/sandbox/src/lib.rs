@@ -38,6 +38,7 @@
 
 mod common;
 mod generator;
+pub mod recording;
 mod salesforce;
 mod server;
 mod zendesk;

@@ -364,6 +364,20 @@ impl SalesforceSim {
         Ok(serve(listener, url, router))
     }
 
+    /// Serves this simulator like [`SalesforceSim::serve`], its router passed through `wrap` first
+    /// (the recording layer of `crate::recording` uses it).
+    pub(crate) async fn serve_wrapped(
+        &self,
+        wrap: impl FnOnce(Router) -> Router,
+    ) -> Result<RunningServer, SandboxError> {
+        let (listener, url) = bind().await?;
+        lock(&self.inner).base_url = url.clone();
+        let router = Router::new()
+            .fallback(http::handle)
+            .with_state(self.clone());
+        Ok(serve(listener, url, wrap(router)))
+    }
+
     /// Base URL of the running server (empty before [`SalesforceSim::serve`]).
     pub fn base_url(&self) -> String {
         lock(&self.inner).base_url.clone()
