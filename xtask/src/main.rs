@@ -1,7 +1,8 @@
 //! Project automation, run as `cargo xtask <command>`.
 //!
 //! `ci` is the single entry point CI uses: formatting, lints with warnings denied, the
-//! test suite and the client crates' docs. Each failing step prints the command that fixes
+//! test suite, the client crates' docs and the check that the scenario fixtures equal a
+//! fresh recording. Each failing step prints the command that fixes
 //! or reproduces it.
 
 use std::process::{Command, ExitCode};
@@ -15,8 +16,10 @@ mod soak;
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  ci                 fmt check, clippy (warnings denied), the test suite, client crate docs
-  fixtures --check   every decision-table row and E-case has a complete replay fixture
+  ci                 fmt check, clippy (warnings denied), the test suite, client crate docs,
+                     fixtures --check
+  fixtures --record  record the scenario fixtures from sfzd runs against the sandbox
+  fixtures --check   every decision-table row and E-case has a fixture equal to a fresh recording
   bench              full and incremental sync benchmarks against the sandbox
   soak               long fault-injection and crash/resume runs against the sandbox";
 
@@ -96,7 +99,10 @@ fn ci() -> Result<()> {
     for step in &steps {
         run_cargo(step)?;
     }
-    Ok(())
+    // After the tests, which replay the fixtures: the fixtures are what the engine records now.
+    eprintln!("xtask: cargo xtask fixtures --check");
+    fixtures::run(&["--check".to_owned()])
+        .context("fix the engine or the case definitions, then `cargo xtask fixtures --record`")
 }
 
 fn run_cargo(step: &Step) -> Result<()> {

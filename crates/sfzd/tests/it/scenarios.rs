@@ -1,22 +1,25 @@
 //! Replayed API traffic for every scenario of the decision table and every E-case: each
-//! `fixtures/scenarios/<name>/scenario.json` is served by two wiremock servers (Salesforce,
-//! Zendesk), the real `sfzd` binary syncs against them, and the test checks that every
-//! expected write arrived exactly once and that nothing else was written. Then a second run
-//! over unchanged data and a dry run on a fresh state must write nothing at all.
-//! The format is documented in `fixtures/scenarios/README.md`.
+//! `fixtures/scenarios/<name>/scenario.json` (recorded by `cargo xtask fixtures --record`
+//! from runs against the sandbox) is served by two wiremock servers (Salesforce, Zendesk),
+//! the real `sfzd` binary syncs against them, and the test checks, run by run, that every
+//! expected write arrived exactly once and nothing else was written, that every recorded
+//! read was used, and the case's expected exit status and report. Then a run over unchanged
+//! data, a `--full` run over the written data and a dry run on a fresh state must write
+//! nothing at all. The format is documented in `fixtures/scenarios/README.md`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde::Deserialize;
 use serde_json::{Value, json};
-use wiremock::matchers::{any, body_json, method, path, query_param_contains};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::matchers::{any, body_json, method, path};
+use wiremock::{Match, Mock, MockServer, Request, Respond, ResponseTemplate};
 
 /// The only format version this harness reads.
-const FORMAT: u64 = 1;
+const FORMAT: u64 = 2;
 /// Priorities: authentication and the harness's own answers first, then the fixture's
 /// interactions in file order, the catch-all last.
 const HARNESS: u8 = 1;
@@ -28,36 +31,44 @@ fn scenarios_dir() -> PathBuf {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Scenario {
     format: u64,
     case: String,
     description: String,
+    /// Where the case is defined; the harness does not need it.
+    #[allow(dead_code)]
+    recorded_from: String,
     sync: serde_json::Map<String, Value>,
-    #[serde(flatten)]
-    first: Run,
-    /// Further runs on the same state file, each against its own traffic.
-    #[serde(default)]
-    then: Vec<Run>,
-    /// Both systems after every run's writes: a `--full` run over them writes nothing.
-    after: Option<After>,
+    /// The case's runs, on one state file.
+    runs: Vec<Run>,
+    /// The traffic of a further run with nothing changed in Salesforce.
+    unchanged: Traffic,
+    /// The traffic of a `--full` run over the data the runs wrote.
+    full: Traffic,
+    /// The traffic of a dry run on a fresh state, over the world before the first run.
+    dry_run: Traffic,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// What the servers answer in one run.
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct After {
-    /// Salesforce after the runs; the first run's traffic when absent.
-    salesforce: Option<Vec<Interaction>>,
-    zendesk: Vec<Interaction>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct Run {
+struct Traffic {
     #[serde(default)]
     salesforce: Vec<Interaction>,
     #[serde(default)]
     zendesk: Vec<Interaction>,
+    /// Writes the run must send; a run over `unchanged`, `full` or `dry_run` has none.
+    #[serde(default)]
     writes: Vec<Write>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Run {
     expect: Expect,
+    #[serde(flatten)]
+    traffic: Traffic,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -67,14 +78,43 @@ struct Interaction {
     response: ResponseSpec,
 }
 
+/// A read, matched exactly: method, path and the query as `normalize_query` gives it
+/// (watermarks and times as `{time}`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RequestSpec {
     method: String,
     path: String,
-    /// Query parameter to fragments its value must contain (URL-decoded).
     #[serde(default)]
-    query_contains: BTreeMap<String, Vec<String>>,
+    query: BTreeMap<String, String>,
+}
+
+impl RequestSpec {
+    fn shown(&self) -> String {
+        let query: Vec<String> = self.query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        format!("{} {}?{}", self.method, self.path, query.join("&"))
+    }
+}
+
+impl Match for RequestSpec {
+    fn matches(&self, request: &Request) -> bool {
+        request.method.as_str() == self.method
+            && request.url.path() == self.path
+            && sandbox::recording::normalize_query(request.url.query_pairs()) == self.query
+    }
+}
+
+/// Answers with the recorded response and counts how often it did.
+struct Counted {
+    response: ResponseTemplate,
+    uses: Arc<AtomicUsize>,
+}
+
+impl Respond for Counted {
+    fn respond(&self, _request: &Request) -> ResponseTemplate {
+        self.uses.fetch_add(1, Ordering::SeqCst);
+        self.response.clone()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -141,11 +181,11 @@ fn load(name: &str) -> Scenario {
 }
 
 /// Replaces `{salesforce}` and `{zendesk}` in a response body by the servers' base URLs.
-fn resolve(body: &Value, servers: &Servers) -> Value {
+fn resolve(body: &Value, salesforce: &str, zendesk: &str) -> Value {
     let text = body
         .to_string()
-        .replace("{salesforce}", &servers.salesforce.uri())
-        .replace("{zendesk}", &servers.zendesk.uri());
+        .replace("{salesforce}", salesforce)
+        .replace("{zendesk}", zendesk);
     serde_json::from_str(&text).unwrap()
 }
 
@@ -226,17 +266,8 @@ struct Servers {
     salesforce: MockServer,
     zendesk: MockServer,
     unexpected: Arc<Mutex<Vec<String>>>,
-}
-
-/// What the servers serve in one run.
-#[derive(Clone, Copy, PartialEq)]
-enum Serve {
-    /// The fixture's reads and writes.
-    Everything,
-    /// Reads only: any write is unexpected.
-    ReadsOnly,
-    /// Reads only, and Salesforce reports no record changed since the watermark.
-    Unchanged,
+    /// The reads mounted for the current run, each with how often it answered.
+    reads: Vec<(&'static str, RequestSpec, Arc<AtomicUsize>)>,
 }
 
 impl Servers {
@@ -245,13 +276,16 @@ impl Servers {
             salesforce: MockServer::start().await,
             zendesk: MockServer::start().await,
             unexpected: Arc::new(Mutex::new(Vec::new())),
+            reads: Vec::new(),
         }
     }
 
-    async fn mount(&self, run: &Run, serve: Serve) {
+    /// Serves `traffic` (and only it) for the next run.
+    async fn mount(&mut self, traffic: &Traffic) {
         self.salesforce.reset().await;
         self.zendesk.reset().await;
         self.unexpected.lock().unwrap().clear();
+        self.reads.clear();
 
         Mock::given(method("POST"))
             .and(path("/services/oauth2/token"))
@@ -277,75 +311,66 @@ impl Servers {
             .with_priority(HARNESS)
             .mount(&self.zendesk)
             .await;
-        if serve == Serve::Unchanged {
-            Mock::given(method("GET"))
-                .and(query_param_contains("q", "SystemModstamp >"))
-                .respond_with(
-                    ResponseTemplate::new(200)
-                        .set_body_json(json!({"totalSize": 0, "done": true, "records": []})),
-                )
-                .with_priority(HARNESS)
-                .mount(&self.salesforce)
-                .await;
-        }
-        for (server, interactions) in [
-            (&self.salesforce, &run.salesforce),
-            (&self.zendesk, &run.zendesk),
+        let uris = (self.salesforce.uri(), self.zendesk.uri());
+        for (name, interactions) in [
+            ("salesforce", &traffic.salesforce),
+            ("zendesk", &traffic.zendesk),
         ] {
+            let server = if name == "salesforce" {
+                &self.salesforce
+            } else {
+                &self.zendesk
+            };
             for interaction in interactions {
-                let spec = &interaction.request;
-                let mut mock =
-                    Mock::given(method(spec.method.as_str())).and(path(spec.path.as_str()));
-                for (key, fragments) in &spec.query_contains {
-                    for fragment in fragments {
-                        mock = mock.and(query_param_contains(key.as_str(), fragment.as_str()));
-                    }
-                }
                 let mut response = ResponseTemplate::new(interaction.response.status)
-                    .set_body_json(resolve(&interaction.response.body, self));
-                for (name, value) in &interaction.response.headers {
-                    response = response.insert_header(name.as_str(), value.as_str());
+                    .set_body_json(resolve(&interaction.response.body, &uris.0, &uris.1));
+                for (header, value) in &interaction.response.headers {
+                    response = response.insert_header(header.as_str(), value.as_str());
                 }
-                mock.respond_with(response)
+                let uses = Arc::new(AtomicUsize::new(0));
+                Mock::given(interaction.request.clone())
+                    .respond_with(Counted {
+                        response,
+                        uses: uses.clone(),
+                    })
                     .with_priority(FIXTURE)
                     .mount(server)
                     .await;
+                self.reads.push((name, interaction.request.clone(), uses));
             }
         }
-        if serve == Serve::Everything {
-            for write in &run.writes {
-                let spec = &write.request;
-                Mock::given(method(spec.method.as_str()))
-                    .and(path(spec.path.as_str()))
-                    .and(body_json(&spec.body))
-                    .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-                        "job_status": {"id": write.job.id, "status": "queued", "url": null}
-                    })))
-                    .with_priority(FIXTURE)
-                    .mount(&self.zendesk)
-                    .await;
-            }
-            let jobs: Vec<Job> = run.writes.iter().map(|w| w.job.clone()).collect();
+        for write in &traffic.writes {
+            let spec = &write.request;
+            Mock::given(method(spec.method.as_str()))
+                .and(path(spec.path.as_str()))
+                .and(body_json(&spec.body))
+                .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                    "job_status": {"id": write.job.id, "status": "queued", "url": null}
+                })))
+                .with_priority(FIXTURE)
+                .mount(&self.zendesk)
+                .await;
+        }
+        let jobs: Vec<Job> = traffic.writes.iter().map(|w| w.job.clone()).collect();
+        Mock::given(method("GET"))
+            .and(path("/api/v2/job_statuses/show_many"))
+            .respond_with(JobStatuses {
+                jobs: jobs.clone(),
+                many: true,
+            })
+            .with_priority(HARNESS)
+            .mount(&self.zendesk)
+            .await;
+        for job in &jobs {
             Mock::given(method("GET"))
-                .and(path("/api/v2/job_statuses/show_many"))
+                .and(path(format!("/api/v2/job_statuses/{}", job.id)))
                 .respond_with(JobStatuses {
                     jobs: jobs.clone(),
-                    many: true,
+                    many: false,
                 })
                 .with_priority(HARNESS)
                 .mount(&self.zendesk)
                 .await;
-            for job in &jobs {
-                Mock::given(method("GET"))
-                    .and(path(format!("/api/v2/job_statuses/{}", job.id)))
-                    .respond_with(JobStatuses {
-                        jobs: jobs.clone(),
-                        many: false,
-                    })
-                    .with_priority(HARNESS)
-                    .mount(&self.zendesk)
-                    .await;
-            }
         }
         for (server, name) in [(&self.salesforce, "salesforce"), (&self.zendesk, "zendesk")] {
             Mock::given(any())
@@ -357,6 +382,16 @@ impl Servers {
                 .mount(server)
                 .await;
         }
+    }
+
+    /// The recorded reads the run did not use: a stale interaction is a failure, so the
+    /// fixture holds what the engine reads now and nothing else.
+    fn unused(&self) -> Vec<String> {
+        self.reads
+            .iter()
+            .filter(|(_, _, uses)| uses.load(Ordering::SeqCst) == 0)
+            .map(|(server, spec, _)| format!("{server} interaction never used: {}", spec.shown()))
+            .collect()
     }
 
     /// Every write request Zendesk received, as (method, path, body).
@@ -479,6 +514,7 @@ async fn check_run(
             .iter()
             .map(|u| format!("{what}: {u}")),
     );
+    failures.extend(servers.unused().into_iter().map(|u| format!("{what}: {u}")));
     let writes = servers.writes().await;
     for write in expected_writes {
         let spec = &write.request;
@@ -557,95 +593,71 @@ async fn check_run(
     failures
 }
 
-/// Replays one scenario: its runs (the first, then `then`), an incremental run over unchanged
-/// data, a `--full` run over the world after the writes, and a dry run on a fresh state.
-/// Every failure is collected and reported at once, naming the scenario.
+/// Replays one scenario: its runs, an incremental run over unchanged data, a `--full` run
+/// over the written data, and a dry run on a fresh state, each against its own recorded
+/// traffic. Every failure is collected and reported at once, naming the scenario.
 async fn replay(name: &str) {
     let scenario = load(name);
-    let servers = Servers::start().await;
+    let mut servers = Servers::start().await;
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &scenario, &servers);
     let mut failures = Vec::new();
+    assert!(!scenario.runs.is_empty(), "{name}: no run");
 
-    let runs: Vec<&Run> = std::iter::once(&scenario.first)
-        .chain(&scenario.then)
-        .collect();
-    for (i, run) in runs.iter().enumerate() {
-        servers.mount(run, Serve::Everything).await;
+    for (i, run) in scenario.runs.iter().enumerate() {
+        servers.mount(&run.traffic).await;
         let outcome = run_sfzd(&config, &[]);
         let what = format!("run {}", i + 1);
-        failures.extend(check_run(&what, &servers, &outcome, &run.writes, &run.expect).await);
+        failures
+            .extend(check_run(&what, &servers, &outcome, &run.traffic.writes, &run.expect).await);
     }
 
-    // A further run on the same state, with nothing changed in Salesforce: no write at all.
-    let last = runs.last().copied().unwrap_or(&scenario.first);
-    servers.mount(last, Serve::Unchanged).await;
-    let outcome = run_sfzd(&config, &[]);
-    let unchanged = Expect {
+    // Nothing changed in Salesforce, then everything compared again over the written data:
+    // no write at all (BEHAVIOR.md 5, idempotence).
+    let last = &scenario.runs[scenario.runs.len() - 1];
+    let quiet = Expect {
         exit: if last.expect.exit == 2 { 2 } else { 0 },
         report: None,
         stderr_contains: Vec::new(),
     };
-    failures.extend(
-        check_run(
-            "run over unchanged data",
-            &servers,
-            &outcome,
-            &[],
-            &unchanged,
-        )
-        .await,
-    );
-
-    // A full run over both systems as the writes left them: every record is compared again
-    // and nothing differs, so nothing is written (BEHAVIOR.md 5, idempotence).
-    if let Some(after) = &scenario.after {
-        let world = Run {
-            salesforce: after
-                .salesforce
-                .clone()
-                .unwrap_or_else(|| last.salesforce.clone()),
-            zendesk: after.zendesk.clone(),
-            writes: Vec::new(),
-            expect: unchanged.clone(),
-        };
-        servers.mount(&world, Serve::ReadsOnly).await;
-        let outcome = run_sfzd(&config, &["--full"]);
-        failures.extend(
-            check_run(
-                "full run over the written data",
-                &servers,
-                &outcome,
-                &[],
-                &world.expect,
-            )
-            .await,
-        );
+    for (what, traffic, flags) in [
+        ("run over unchanged data", &scenario.unchanged, &[][..]),
+        (
+            "full run over the written data",
+            &scenario.full,
+            &["--full"][..],
+        ),
+    ] {
+        assert!(traffic.writes.is_empty(), "{name}: {what} lists writes");
+        servers.mount(traffic).await;
+        let outcome = run_sfzd(&config, flags);
+        failures.extend(check_run(what, &servers, &outcome, &[], &quiet).await);
     }
 
     // A dry run on a fresh state: the first run's plan, and no write.
+    let first = &scenario.runs[0];
+    assert!(
+        scenario.dry_run.writes.is_empty(),
+        "{name}: the dry run lists writes"
+    );
     let fresh = tempfile::tempdir().unwrap();
     let dry_config = write_config(fresh.path(), &scenario, &servers);
-    servers.mount(&scenario.first, Serve::ReadsOnly).await;
+    servers.mount(&scenario.dry_run).await;
     let outcome = run_sfzd(&dry_config, &["--dry-run"]);
     // The plan's counts are the first run's: a dry run reports what the run would do.
-    let mut report = scenario
-        .first
-        .expect
-        .report
-        .clone()
-        .unwrap_or_else(|| json!({}));
+    let mut report = first.expect.report.clone().unwrap_or_else(|| json!({}));
     report["dry_run"] = json!(true);
     let dry = Expect {
-        exit: scenario.first.expect.exit,
+        exit: first.expect.exit,
         report: Some(report),
         stderr_contains: Vec::new(),
     };
     failures.extend(check_run("dry run", &servers, &outcome, &[], &dry).await);
     // The plan names the rule behind every action, and has an action wherever the run writes.
+    let writes = !first.traffic.writes.is_empty();
     if let Some(plan) = outcome.report.as_ref().and_then(|r| r.get("plan")) {
         let actions = plan.as_array().map_or(0, Vec::len);
-        if actions == 0 && !scenario.first.writes.is_empty() {
+        if actions == 0 && writes {
             failures.push(format!("dry run: the plan is empty: {plan}"));
         }
         for action in plan.as_array().into_iter().flatten() {
@@ -653,7 +665,7 @@ async fn replay(name: &str) {
                 failures.push(format!("dry run: a planned action names no rule: {action}"));
             }
         }
-    } else if !scenario.first.writes.is_empty() {
+    } else if writes {
         failures.push("dry run: the report has no plan".to_owned());
     }
 
