@@ -75,7 +75,18 @@ struct Run {
 #[serde(deny_unknown_fields)]
 struct Interaction {
     request: RequestSpec,
-    response: ResponseSpec,
+    /// The answer; or, for a read answered differently over the run, `responses`.
+    #[serde(default)]
+    response: Option<ResponseSpec>,
+    /// The answers in order, the last one standing for any further call.
+    #[serde(default)]
+    responses: Vec<ResponseSpec>,
+}
+
+impl Interaction {
+    fn answers(&self) -> Vec<&ResponseSpec> {
+        self.response.iter().chain(&self.responses).collect()
+    }
 }
 
 /// A read, matched exactly: method, path and the query as `normalize_query` gives it
@@ -104,16 +115,18 @@ impl Match for RequestSpec {
     }
 }
 
-/// Answers with the recorded response and counts how often it did.
+/// Answers with the recorded responses in order (the last one again once they run out)
+/// and counts how often it answered.
 struct Counted {
-    response: ResponseTemplate,
+    responses: Vec<ResponseTemplate>,
     uses: Arc<AtomicUsize>,
 }
 
 impl Respond for Counted {
     fn respond(&self, _request: &Request) -> ResponseTemplate {
-        self.uses.fetch_add(1, Ordering::SeqCst);
-        self.response.clone()
+        let n = self.uses.fetch_add(1, Ordering::SeqCst);
+        let last = self.responses.len().saturating_sub(1);
+        self.responses[n.min(last)].clone()
     }
 }
 
@@ -322,15 +335,27 @@ impl Servers {
                 &self.zendesk
             };
             for interaction in interactions {
-                let mut response = ResponseTemplate::new(interaction.response.status)
-                    .set_body_json(resolve(&interaction.response.body, &uris.0, &uris.1));
-                for (header, value) in &interaction.response.headers {
-                    response = response.insert_header(header.as_str(), value.as_str());
-                }
+                let answers = interaction.answers();
+                assert!(
+                    !answers.is_empty(),
+                    "{} has neither \"response\" nor \"responses\"",
+                    interaction.request.shown()
+                );
+                let responses = answers
+                    .into_iter()
+                    .map(|answer| {
+                        let mut response = ResponseTemplate::new(answer.status)
+                            .set_body_json(resolve(&answer.body, &uris.0, &uris.1));
+                        for (header, value) in &answer.headers {
+                            response = response.insert_header(header.as_str(), value.as_str());
+                        }
+                        response
+                    })
+                    .collect();
                 let uses = Arc::new(AtomicUsize::new(0));
                 Mock::given(interaction.request.clone())
                     .respond_with(Counted {
-                        response,
+                        responses,
                         uses: uses.clone(),
                     })
                     .with_priority(FIXTURE)
