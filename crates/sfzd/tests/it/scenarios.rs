@@ -703,6 +703,57 @@ async fn replay(name: &str) {
     );
 }
 
+fn request(url: &str) -> Request {
+    Request {
+        url: url::Url::parse(url).unwrap(),
+        method: wiremock::http::Method::GET,
+        headers: wiremock::http::HeaderMap::new(),
+        body: Vec::new(),
+    }
+}
+
+#[test]
+fn a_recorded_read_matches_whatever_watermark_the_run_sends() {
+    let spec = RequestSpec {
+        method: "GET".to_owned(),
+        path: "/services/data/v62.0/query".to_owned(),
+        query: BTreeMap::from([(
+            "q".to_owned(),
+            "SELECT Id FROM Contact WHERE SystemModstamp > {time}".to_owned(),
+        )]),
+    };
+    let base = "http://127.0.0.1/services/data/v62.0/query?q=";
+    assert!(spec.matches(&request(&format!(
+        "{base}SELECT+Id+FROM+Contact+WHERE+SystemModstamp+%3E+2026-11-29T23%3A41%3A20.000%2B0000"
+    ))));
+    assert!(!spec.matches(&request(&format!("{base}SELECT+Id+FROM+Contact"))));
+    assert!(!spec.matches(&request(&format!(
+        "{base}SELECT+Id+FROM+Lead+WHERE+SystemModstamp+%3E+2024-02-01T00%3A00%3A00Z"
+    ))));
+}
+
+#[test]
+fn a_read_with_several_answers_gives_them_in_order_then_repeats_the_last() {
+    let counted = Counted {
+        responses: vec![ResponseTemplate::new(200), ResponseTemplate::new(404)],
+        uses: Arc::new(AtomicUsize::new(0)),
+    };
+    let any = request("http://127.0.0.1/api/v2/users/show_many?ids=7");
+    let statuses: Vec<String> = (0..3)
+        .map(|_| format!("{:?}", counted.respond(&any)))
+        .collect();
+    assert!(statuses[0].contains("200"), "{statuses:?}");
+    assert!(
+        statuses[1].contains("404") && statuses[2].contains("404"),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        counted.uses.load(Ordering::SeqCst),
+        3,
+        "every answer is counted"
+    );
+}
+
 macro_rules! scenarios {
     ($($test:ident: $dir:literal;)*) => {
         $(
