@@ -247,10 +247,9 @@ pub async fn sync(args: SyncArgs) -> Exit {
         options(&config, args.full),
     )
     .with_progress(output::progress())
-    .with_cancel(cancel);
-    let mut outcome = engine.run(&mut state).await;
-    outcome.report.api_calls.salesforce = clients.salesforce.calls().total();
-    outcome.report.api_calls.zendesk = clients.zendesk.calls().total();
+    .with_cancel(cancel)
+    .with_call_counter(call_counter(&clients.salesforce, &clients.zendesk));
+    let outcome = engine.run(&mut state).await;
     if let Some(usage) = clients.salesforce.api_usage() {
         tracing::info!(
             used = usage.used,
@@ -259,6 +258,18 @@ pub async fn sync(args: SyncArgs) -> Exit {
         );
     }
     finish(&outcome, args.report.as_deref())
+}
+
+/// Counts the calls both clients make, for the run's report and history.
+pub fn call_counter(
+    salesforce: &salesforce_client::HttpSalesforceClient,
+    zendesk: &zendesk_client::HttpZendeskClient,
+) -> sync::CallCounter {
+    let (salesforce, zendesk) = (salesforce.clone(), zendesk.clone());
+    Arc::new(move || sync::report::ApiCalls {
+        salesforce: salesforce.calls().total(),
+        zendesk: zendesk.calls().total(),
+    })
 }
 
 /// Prints and writes the report of a run and returns its exit status.

@@ -102,10 +102,9 @@ async fn run(args: &DemoArgs) -> anyhow::Result<Exit> {
 
     println!("\nfirst run (profile P5: accounts, contacts, primary and secondary relationships):");
     let engine = Engine::new(&salesforce, &zendesk, Some(&zendesk), options.clone())
-        .with_progress(output::progress());
-    let mut first = engine.run(&mut state).await;
-    first.report.api_calls.salesforce = salesforce.calls().total();
-    first.report.api_calls.zendesk = zendesk.calls().total();
+        .with_progress(output::progress())
+        .with_call_counter(crate::cli::call_counter(&salesforce, &zendesk));
+    let first = engine.run(&mut state).await;
     let exit = crate::cli::finish(&first, args.report.as_deref());
     if first.error.is_some() {
         return Ok(exit);

@@ -76,7 +76,7 @@ impl Directory {
         read: &dyn ZendeskRead,
         mapping: &FieldMapping,
         emails: &[Email],
-        known: &HashMap<String, u64>,
+        known: &HashMap<Email, UserId>,
     ) -> Result<HashMap<Email, UserRecord>, ZendeskError> {
         let mut found = HashMap::new();
         match self {
@@ -90,7 +90,7 @@ impl Directory {
             Self::Search => {
                 let ids: Vec<u64> = emails
                     .iter()
-                    .filter_map(|e| known.get(e.as_str()).copied())
+                    .filter_map(|e| known.get(e).map(|u| u.0))
                     .collect();
                 if !ids.is_empty() {
                     let users: HashMap<u64, zendesk_client::User> = read
@@ -100,7 +100,7 @@ impl Directory {
                         .map(|u| (u.id, u))
                         .collect();
                     for email in emails {
-                        let user = known.get(email.as_str()).and_then(|id| users.get(id));
+                        let user = known.get(email).and_then(|id| users.get(&id.0));
                         // The remembered user still counts only while it has the email.
                         if let Some(user) = user.filter(|u| has_email(u, email)) {
                             found.insert(email.clone(), record(user, mapping));
@@ -305,7 +305,10 @@ mod tests {
             .iter()
             .map(|e| Email::parse(e).unwrap())
             .collect();
-        let known = HashMap::from([("a@x.io".to_owned(), 5), ("b@x.io".to_owned(), 6)]);
+        let known = HashMap::from([
+            (emails[0].clone(), UserId(5)),
+            (emails[1].clone(), UserId(6)),
+        ]);
         let found = Directory::Search
             .lookup(&read, &FieldMapping::default(), &emails, &known)
             .await

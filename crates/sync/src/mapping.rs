@@ -483,3 +483,11 @@ mod tests {
         assert!(user_update(domain::UserId(5), &bad, None).is_err());
     }
 }
+
+/// The client's name for the synced object.
+pub fn client_object(object: domain::PersonObject) -> salesforce_client::PersonObject {
+    match object {
+        domain::PersonObject::Contact => salesforce_client::PersonObject::Contact,
+        domain::PersonObject::Lead => salesforce_client::PersonObject::Lead,
+    }
+}
