@@ -10,7 +10,7 @@ use sync::{Engine, StateStore, SyncError, SyncOptions};
 use zendesk_client::{Auth, HttpZendeskClient, ZendeskRead};
 
 use crate::Exit;
-use crate::config::{Config, ConfigError, ObjectKind, ZendeskAuth};
+use crate::config::{Config, ConfigError, ZendeskAuth};
 use crate::output;
 
 /// Syncs Salesforce accounts and contacts into Zendesk organizations, users and memberships.
@@ -141,10 +141,7 @@ pub fn options(config: &Config, full: bool) -> SyncOptions {
     let settings = domain::Settings {
         accounts_to_organizations: s.accounts_to_organizations,
         contacts_to_users: s.contacts_to_users,
-        object: match s.object {
-            ObjectKind::Contact => domain::PersonObject::Contact,
-            ObjectKind::Lead => domain::PersonObject::Lead,
-        },
+        object: s.object,
         primary_relationship: s.primary_relationship,
         secondary_relationships: s.secondary_relationships,
     };
@@ -161,6 +158,7 @@ pub fn options(config: &Config, full: bool) -> SyncOptions {
     options.accounts_filter = s.accounts_filter.clone();
     options.contacts_filter = s.contacts_filter.clone();
     options.full = full;
+    options.look_back = s.look_back;
     options
 }
 

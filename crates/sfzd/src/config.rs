@@ -8,6 +8,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use domain::PersonObject;
 
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -247,7 +250,7 @@ pub struct SyncConfig {
     /// Contacts (or leads) are synced to users.
     pub contacts_to_users: bool,
     /// Which Salesforce object is synced to users.
-    pub object: ObjectKind,
+    pub object: PersonObject,
     /// A contact's direct account becomes an organization membership.
     pub primary_relationship: bool,
     /// Indirect AccountContactRelations become organization memberships.
@@ -256,6 +259,9 @@ pub struct SyncConfig {
     pub accounts_filter: Option<String>,
     /// A SOQL condition on Contact or Lead, without `WHERE`.
     pub contacts_filter: Option<String>,
+    /// How far before the last watermark incremental runs read again, for changes that
+    /// Salesforce committed after a run read past their stamp.
+    pub look_back: Duration,
 }
 
 impl Default for SyncConfig {
@@ -263,45 +269,13 @@ impl Default for SyncConfig {
         SyncConfig {
             accounts_to_organizations: true,
             contacts_to_users: true,
-            object: ObjectKind::Contact,
+            object: PersonObject::Contact,
             primary_relationship: false,
             secondary_relationships: false,
             accounts_filter: None,
             contacts_filter: None,
+            look_back: sync::run::DEFAULT_LOOK_BACK,
         }
-    }
-}
-
-/// The Salesforce object synced to Zendesk users.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ObjectKind {
-    /// `Contact`.
-    Contact,
-    /// `Lead`.
-    Lead,
-}
-
-impl ObjectKind {
-    /// The name used in the configuration file: `contact` or `lead`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ObjectKind::Contact => "contact",
-            ObjectKind::Lead => "lead",
-        }
-    }
-
-    /// The Salesforce object's API name: `Contact` or `Lead`.
-    pub fn sobject(self) -> &'static str {
-        match self {
-            ObjectKind::Contact => "Contact",
-            ObjectKind::Lead => "Lead",
-        }
-    }
-}
-
-impl fmt::Display for ObjectKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -543,7 +517,7 @@ impl Config {
         lines.push(format!(
             "sync.object: {} (Salesforce {})",
             sync.object,
-            sync.object.sobject()
+            sync::mapping::client_object(sync.object).api_name()
         ));
         lines.push(format!(
             "sync.primary_relationship: {}",
@@ -560,6 +534,10 @@ impl Config {
         lines.push(format!(
             "sync.contacts_filter: {}",
             sync.contacts_filter.as_deref().unwrap_or("(none)")
+        ));
+        lines.push(format!(
+            "sync.look_back_seconds: {}",
+            sync.look_back.as_secs()
         ));
 
         lines.push(format!("state.path: {}", self.state.path.display()));
@@ -635,6 +613,7 @@ struct RawSync {
     secondary_relationships: Option<bool>,
     accounts_filter: Option<String>,
     contacts_filter: Option<String>,
+    look_back_seconds: Option<i64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -851,8 +830,8 @@ impl Validator<'_> {
         let defaults = SyncConfig::default();
         let object = match raw.object.as_deref().map(str::trim) {
             None => defaults.object,
-            Some("contact") => ObjectKind::Contact,
-            Some("lead") => ObjectKind::Lead,
+            Some("contact") => PersonObject::Contact,
+            Some("lead") => PersonObject::Lead,
             Some(other) => {
                 return Err(self.invalid(
                     "sync.object",
@@ -874,6 +853,16 @@ impl Validator<'_> {
                 .unwrap_or(defaults.secondary_relationships),
             accounts_filter: self.filter("sync.accounts_filter", raw.accounts_filter)?,
             contacts_filter: self.filter("sync.contacts_filter", raw.contacts_filter)?,
+            look_back: match raw.look_back_seconds {
+                None => defaults.look_back,
+                Some(seconds @ 0..=86_400) => Duration::from_secs(seconds.unsigned_abs()),
+                Some(other) => {
+                    return Err(self.invalid(
+                        "sync.look_back_seconds",
+                        format!("must be between 0 and 86400 (a day), got {other}"),
+                    ));
+                }
+            },
         })
     }
 
@@ -1288,11 +1277,12 @@ client_id = "sfzd"
             SyncConfig {
                 accounts_to_organizations: true,
                 contacts_to_users: true,
-                object: ObjectKind::Contact,
+                object: PersonObject::Contact,
                 primary_relationship: true,
                 secondary_relationships: false,
                 accounts_filter: Some("Type = 'Customer'".to_owned()),
                 contacts_filter: None,
+                look_back: Duration::from_secs(300),
             }
         );
         assert_eq!(config.state.path, Path::new("/etc/sfzd/sfzd-state.db"));
@@ -1334,7 +1324,7 @@ client_id = "sfzd"
         assert_eq!(config.sync, SyncConfig::default());
         assert!(config.sync.accounts_to_organizations);
         assert!(config.sync.contacts_to_users);
-        assert_eq!(config.sync.object, ObjectKind::Contact);
+        assert_eq!(config.sync.object, PersonObject::Contact);
         assert!(!config.sync.primary_relationship);
         assert!(!config.sync.secondary_relationships);
         assert_eq!(config.state.path, Path::new("/etc/sfzd/sfzd-state.db"));
@@ -1659,6 +1649,10 @@ client_id = "sfzd"
                 format!("{MINIMAL}\n[sync]\naccounts_filter = \"WHERE Type = 'x'\"\n"),
                 "sync.accounts_filter",
             ),
+            (
+                format!("{MINIMAL}\n[sync]\nlook_back_seconds = -1\n"),
+                "sync.look_back_seconds",
+            ),
         ];
         for (text, key) in cases {
             let error = parse_err(&text);
@@ -1669,8 +1663,12 @@ client_id = "sfzd"
             "{MINIMAL}\n[sync]\nobject = \"lead\"\ncontacts_filter = \" IsConverted = false \"\n"
         ))
         .unwrap();
-        assert_eq!(lead.sync.object, ObjectKind::Lead);
-        assert_eq!(lead.sync.object.sobject(), "Lead");
+        assert_eq!(lead.sync.object, PersonObject::Lead);
+        let shorter = parse(&format!("{MINIMAL}\n[sync]\nlook_back_seconds = 30\n")).unwrap();
+        assert_eq!(shorter.sync.look_back, Duration::from_secs(30));
+        assert_eq!(lead.sync.object, PersonObject::Lead);
+        let shorter = parse(&format!("{MINIMAL}\n[sync]\nlook_back_seconds = 30\n")).unwrap();
+        assert_eq!(shorter.sync.look_back, Duration::from_secs(30));
         assert_eq!(
             lead.sync.contacts_filter.as_deref(),
             Some("IsConverted = false")

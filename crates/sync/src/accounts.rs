@@ -113,11 +113,7 @@ impl Run<'_, '_> {
     /// Reads the accounts to consider, plans them with [`plan_organizations`] and writes the
     /// organizations in bulk; the account watermark moves once every write is confirmed.
     pub(crate) async fn accounts_phase(&mut self, state: &mut StateStore) -> Result<(), SyncError> {
-        let since = if self.full() {
-            None
-        } else {
-            state.watermark(Watermark::Accounts)?
-        };
+        let since = self.read_since(state, Watermark::Accounts)?;
         let (accounts, stamp) = self.read_accounts(state, since).await?;
         self.engine
             .progress

@@ -32,7 +32,7 @@ fn record(user: &zendesk_client::User, mapping: &FieldMapping) -> UserRecord {
 /// How users are found.
 pub enum Directory {
     /// Every active user of the account, by each of its emails (read once).
-    Indexed(HashMap<String, UserRecord>),
+    Indexed(HashMap<Email, UserRecord>),
     /// One search per email.
     Search,
 }
@@ -54,8 +54,8 @@ impl Directory {
                 continue;
             }
             let rec = record(&user, mapping);
-            for email in user.emails() {
-                index.insert(email.trim().to_lowercase(), rec.clone());
+            for email in user.emails().filter_map(|e| Email::parse(e).ok()) {
+                index.insert(email, rec.clone());
             }
         }
         tracing::info!(
@@ -82,7 +82,7 @@ impl Directory {
         match self {
             Self::Indexed(index) => {
                 for email in emails {
-                    if let Some(user) = index.get(email.as_str()) {
+                    if let Some(user) = index.get(email) {
                         found.insert(email.clone(), user.clone());
                     }
                 }
@@ -123,10 +123,7 @@ impl Directory {
 }
 
 fn has_email(user: &zendesk_client::User, email: &Email) -> bool {
-    user.active
-        && user
-            .emails()
-            .any(|e| e.trim().eq_ignore_ascii_case(email.as_str()))
+    user.active && user.emails().any(|e| email.matches(e))
 }
 
 /// Memberships of users, read per user or for the whole account at once.

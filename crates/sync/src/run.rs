@@ -67,7 +67,16 @@ pub struct SyncOptions {
     pub chunk_size: usize,
     /// How bulk jobs are polled.
     pub poll: PollConfig,
+    /// How far before the stored watermark incremental runs read again. Salesforce stamps
+    /// a record when its transaction starts, so a change committed after a run's read can
+    /// carry an older stamp than that run's watermark; re-reading the overlap is free of
+    /// writes because plans are idempotent.
+    pub look_back: std::time::Duration,
 }
+
+/// The default look-back of incremental reads: longer than Salesforce transactions
+/// usually stay open (Apex, Flow, Data Loader batches).
+pub const DEFAULT_LOOK_BACK: std::time::Duration = std::time::Duration::from_secs(300);
 
 impl SyncOptions {
     /// Options with default mappings, no filters, chunks of 5,000 email groups.
@@ -80,6 +89,7 @@ impl SyncOptions {
             full: false,
             chunk_size: 5000,
             poll: PollConfig::default(),
+            look_back: DEFAULT_LOOK_BACK,
         }
     }
 }
@@ -280,6 +290,21 @@ impl Run<'_, '_> {
 
     pub(crate) fn full(&self) -> bool {
         self.report.mode == RunMode::Full
+    }
+
+    /// Where an incremental read of `mark` starts: the look-back before the watermark, or
+    /// everything on a full run or without a watermark.
+    pub(crate) fn read_since(
+        &self,
+        state: &StateStore,
+        mark: Watermark,
+    ) -> Result<Option<DateTime<Utc>>, StateError> {
+        if self.full() {
+            return Ok(None);
+        }
+        let look_back = chrono::Duration::from_std(self.options().look_back)
+            .unwrap_or(chrono::Duration::zero());
+        Ok(state.watermark(mark)?.map(|at| at - look_back))
     }
 
     /// Whether the run writes to Zendesk and so commits its state.

@@ -48,7 +48,7 @@ impl Run<'_, '_> {
             return Ok(stamps);
         }
 
-        let since = state.watermark(Watermark::People(object))?;
+        let since = self.read_since(state, Watermark::People(object))?;
         let statement = queries::changed_people(client_object, &fields, filter, since);
         self.stage_people(staging, object, vec![statement], Some(&mut stamps.people))
             .await?;
@@ -60,7 +60,7 @@ impl Run<'_, '_> {
             .map(|f| f.salesforce_id)
             .collect();
         if secondary {
-            let since = state.watermark(Watermark::Relations)?;
+            let since = self.read_since(state, Watermark::Relations)?;
             let statement = queries::relations_changed_since(since);
             let contacts = self
                 .stage_relations(staging, vec![statement], Some(&mut stamps.relations))
@@ -84,8 +84,13 @@ impl Run<'_, '_> {
             let statements = queries::contacts_by_accounts(&fields, &accounts, filter);
             self.stage_people(staging, object, statements, None).await?;
         }
-        // Every record sharing an email with one of them.
-        let emails = staging.emails()?;
+        // Every record sharing an email with one of them, and the groups a staged record
+        // was the syncing record of under another email: it left that group, which is
+        // decided again in this run.
+        let mut emails = staging.emails()?;
+        emails.extend(self.groups_left(state, staging)?);
+        emails.sort();
+        emails.dedup();
         if !emails.is_empty() {
             let statements = queries::people_by_emails(client_object, &fields, &emails, filter);
             self.stage_people(staging, object, statements, None).await?;
@@ -96,6 +101,29 @@ impl Run<'_, '_> {
             self.stage_relations(staging, statements, None).await?;
         }
         Ok(stamps)
+    }
+
+    /// The emails of groups whose remembered syncing record is staged with another email.
+    fn groups_left(&self, state: &StateStore, staging: &Staging) -> Result<Vec<String>, SyncError> {
+        let staged = staging.grouped_people()?;
+        let ids: Vec<SalesforceId> = staged
+            .iter()
+            .filter_map(|(id, _)| SalesforceId::parse(id).ok())
+            .collect();
+        let now: std::collections::HashMap<&str, &str> = staged
+            .iter()
+            .map(|(id, email)| (id.as_str(), email.as_str()))
+            .collect();
+        let left: Vec<String> = state
+            .emails_synced_by(&ids)?
+            .into_iter()
+            .filter(|(email, id)| now.get(id.as_str()) != Some(&email.as_str()))
+            .map(|(email, id)| {
+                tracing::debug!(%email, record = %id, "the syncing record left its group; deciding it again");
+                email.to_string()
+            })
+            .collect();
+        Ok(left)
     }
 
     /// Runs SOQL statements for people and stages what they return.
