@@ -101,6 +101,12 @@ impl OrganizationLinks {
     }
 }
 
+/// Whether a refused organization create says its name is taken.
+fn name_taken(message: &str) -> bool {
+    let message = message.to_lowercase();
+    message.contains("name") && message.contains("already been taken")
+}
+
 /// What a write of the accounts phase is for.
 #[derive(Debug, Clone)]
 struct OrgWrite {
@@ -193,7 +199,25 @@ impl Run<'_, '_> {
             .await?;
         let mut failures = Vec::new();
         let mut succeeded = Vec::new();
-        for (write, outcome) in self.writer.finish(batch).await? {
+        let mut outcomes = self.writer.finish(batch).await?;
+        // Creates refused because the name is taken may be our own, submitted again after a
+        // dropped connection, or an organization created meanwhile: look them up now.
+        let taken: Vec<SalesforceId> = outcomes
+            .iter()
+            .filter(|(w, o)| {
+                w.organization.is_none() && matches!(o, Outcome::Refused(m) if name_taken(m))
+            })
+            .map(|(w, _)| w.account.clone())
+            .collect();
+        if !taken.is_empty() {
+            let resolved = self.resolve_taken_names(&accounts, &taken).await?;
+            for (write, outcome) in &mut outcomes {
+                if let Some(found) = resolved.get(&write.account) {
+                    *outcome = found.clone();
+                }
+            }
+        }
+        for (write, outcome) in outcomes {
             let account = write.account;
             match outcome {
                 Outcome::Done(id) => {
@@ -214,7 +238,7 @@ impl Run<'_, '_> {
                     succeeded.push(account.to_string());
                 }
                 Outcome::AlreadyPresent => succeeded.push(account.to_string()),
-                Outcome::Failed(message) => {
+                Outcome::Refused(message) | Outcome::Failed(message) => {
                     self.fail_account(&account, &message);
                     failures.push(NewFailure {
                         salesforce_id: account.to_string(),
@@ -285,6 +309,76 @@ impl Run<'_, '_> {
             }
         }
         Ok((accounts, stamp))
+    }
+
+    /// Finds the organizations of accounts whose create was refused because the name is
+    /// taken: one that carries the account's Id is the one created (by an earlier
+    /// submission of the same job); one with the name and no external id is linked.
+    async fn resolve_taken_names(
+        &mut self,
+        accounts: &[domain::Account],
+        taken: &[SalesforceId],
+    ) -> Result<HashMap<SalesforceId, Outcome>, SyncError> {
+        let zd = self.engine.zendesk;
+        let ids: Vec<String> = taken.iter().map(ToString::to_string).collect();
+        let mut resolved = HashMap::new();
+        for org in zd.show_many_organizations_by_external_ids(&ids).await? {
+            if let Some(account) = org
+                .external_id
+                .as_deref()
+                .and_then(|e| SalesforceId::parse(e).ok())
+                .filter(|a| taken.contains(a))
+            {
+                resolved.insert(account, Outcome::Done(Some(org.id)));
+            }
+        }
+        let mut links = Vec::new();
+        for account in taken.iter().filter(|a| !resolved.contains_key(*a)) {
+            let Some(wanted) = accounts.iter().find(|a| &a.id == account) else {
+                continue;
+            };
+            let Some(name) = wanted.organization_name() else {
+                continue;
+            };
+            let unlinked = zd
+                .search_organizations_by_name(name)
+                .await?
+                .into_iter()
+                .find(|o| {
+                    o.external_id.is_none() && o.name.trim().eq_ignore_ascii_case(name.trim())
+                });
+            if let Some(org) = unlinked {
+                let fields = wanted.fields.clone();
+                if let Ok(update) =
+                    mapping::organization_update(OrganizationId(org.id), &fields, Some(account))
+                {
+                    links.push((
+                        OrgWrite {
+                            account: account.clone(),
+                            organization: Some(OrganizationId(org.id)),
+                        },
+                        update,
+                    ));
+                }
+            }
+        }
+        if !links.is_empty() {
+            let mut batch = Batch::default();
+            self.writer.update_organizations(&mut batch, links).await?;
+            for (write, outcome) in self.writer.finish(batch).await? {
+                let outcome = match outcome {
+                    Outcome::Done(_) => Outcome::Done(write.organization.map(|o| o.0)),
+                    other => other,
+                };
+                resolved.insert(write.account, outcome);
+            }
+        }
+        tracing::info!(
+            refused = taken.len(),
+            resolved = resolved.len(),
+            "organization creates refused because the name is taken (a repeated submission or an organization created meanwhile): resolved by reading them"
+        );
+        Ok(resolved)
     }
 
     fn fail_account(&mut self, account: &SalesforceId, message: &str) {

@@ -16,7 +16,7 @@ use crate::directory::UserRecord;
 use crate::mapping;
 use crate::people::PeoplePass;
 use crate::run::{Run, SyncError};
-use crate::state::{NewFailure, RecordKind, StateStore};
+use crate::state::{NewFailure, RecordKind, Refusal, StateStore};
 
 /// A membership whose write waits: for a user created later in the chunk, or for the end
 /// of the first complete primary pass (secondary relationships).
@@ -31,6 +31,16 @@ pub(crate) struct PendingMembership {
 }
 
 impl PendingMembership {
+    /// What the write sends, to remember a refusal by.
+    pub(crate) fn fingerprint(&self) -> String {
+        let user = match &self.user {
+            UserRef::Existing(id) => Some(id.0),
+            UserRef::New(_) => None,
+        };
+        serde_json::json!({"user": user, "organization": self.organization.0, "default": self.default})
+            .to_string()
+    }
+
     /// The membership to create, once its user exists.
     pub(crate) fn to_new(&self) -> Option<NewMembership> {
         let UserRef::Existing(user) = self.user else {
@@ -97,6 +107,21 @@ pub(crate) struct ChunkPlan {
     pub(crate) later: Vec<PendingMembership>,
     /// Records that failed while planning.
     pub(crate) failures: ChunkFailures,
+    /// What each user write of a plan sends, as JSON, to remember a refusal by.
+    pub(crate) sent: HashMap<usize, String>,
+    /// Refusals remembered from earlier runs for the chunk's records.
+    pub(crate) refusals: HashMap<(SalesforceId, String), Refusal>,
+    /// Records whose writes are held back (refused before, unchanged since) or were refused
+    /// in this run: their refusal stays remembered.
+    pub(crate) refused: HashSet<SalesforceId>,
+}
+
+/// The refusal subject of a user write.
+pub(crate) const USER_SUBJECT: &str = "user";
+
+/// The refusal subject of a membership write.
+pub(crate) fn membership_subject(organization: OrganizationId) -> String {
+    format!("membership {organization}")
 }
 
 impl Run<'_, '_> {
@@ -143,26 +168,87 @@ impl Run<'_, '_> {
             .memberships_needed(pass, &chunk, &users, &remembered)
             .await?;
 
-        for group in &chunk.groups {
-            let user = users.get(&group.email).map(|u: &UserRecord| domain::User {
-                id: u.id,
-                default_organization: u.default_organization,
-                memberships: member_of.get(&u.id).cloned().unwrap_or_default(),
-                fields: u.fields.clone(),
-            });
-            let ctx = GroupContext {
-                settings,
-                links: self.links.map(),
-                remembered: remembered.get(&group.email),
-                user: user.as_ref(),
-                relations: &chunk.relations,
-            };
-            if let Some(plan) = plan_group(group, &ctx) {
-                chunk.plans.push(plan);
-            }
+        chunk.plans = self.plan_groups(
+            pass,
+            &chunk.groups,
+            &chunk.relations,
+            &users,
+            &member_of,
+            &remembered,
+        );
+        // A --full run sends refused records again; other runs hold back what Zendesk
+        // refused before, as long as it is still exactly what would be sent.
+        if !self.full() {
+            let mut records: Vec<SalesforceId> = chunk
+                .groups
+                .iter()
+                .flat_map(|g| g.people.iter().map(|p| p.id.clone()))
+                .chain(chunk.relations.iter().map(|r| r.id.clone()))
+                .collect();
+            records.sort();
+            records.dedup();
+            chunk.refusals = state.refusals(&records)?;
         }
         self.sort_actions(pass, &mut chunk, kind);
         Ok(chunk)
+    }
+
+    /// One plan per group that needs one, against the Zendesk users and memberships read.
+    pub(crate) fn plan_groups(
+        &self,
+        pass: &PeoplePass<'_>,
+        groups: &[EmailGroup],
+        relations: &[Relation],
+        users: &HashMap<Email, UserRecord>,
+        member_of: &HashMap<UserId, std::collections::BTreeSet<OrganizationId>>,
+        remembered: &HashMap<Email, SalesforceId>,
+    ) -> Vec<GroupPlan> {
+        groups
+            .iter()
+            .filter_map(|group| {
+                let user = users.get(&group.email).map(|u: &UserRecord| domain::User {
+                    id: u.id,
+                    default_organization: u.default_organization,
+                    memberships: member_of.get(&u.id).cloned().unwrap_or_default(),
+                    fields: u.fields.clone(),
+                });
+                let ctx = GroupContext {
+                    settings: pass.settings,
+                    links: self.links.map(),
+                    remembered: remembered.get(&group.email),
+                    user: user.as_ref(),
+                    relations,
+                };
+                plan_group(group, &ctx)
+            })
+            .collect()
+    }
+
+    /// Whether `record`'s write of `subject` sends what Zendesk refused before; if so the
+    /// record is listed in `skipped` with Zendesk's message instead of being sent again.
+    fn held_back(
+        &mut self,
+        chunk: &mut ChunkPlan,
+        record: &SalesforceId,
+        subject: &str,
+        sent: &str,
+    ) -> bool {
+        let Some(refusal) = chunk.refusals.get(&(record.clone(), subject.to_owned())) else {
+            return false;
+        };
+        if refusal.sent != sent {
+            return false;
+        }
+        self.report.skip(
+            record.to_string(),
+            format!(
+                "Zendesk refused this {subject} on {}: {}; it is sent again when the record changes in Salesforce (or on a --full run)",
+                refusal.refused_at.format("%Y-%m-%d %H:%M UTC"),
+                refusal.message
+            ),
+        );
+        chunk.refused.insert(record.clone());
+        true
     }
 
     /// A group pointing at an account whose organization failed in this run waits for the
@@ -240,13 +326,19 @@ impl Run<'_, '_> {
     }
 
     /// Counts the plans, prints their lines and sorts their actions into writes.
-    fn sort_actions(&mut self, pass: &mut PeoplePass<'_>, chunk: &mut ChunkPlan, kind: RecordKind) {
-        let relation_contact: HashMap<&SalesforceId, &SalesforceId> = chunk
+    pub(crate) fn sort_actions(
+        &mut self,
+        pass: &mut PeoplePass<'_>,
+        chunk: &mut ChunkPlan,
+        kind: RecordKind,
+    ) {
+        let relation_contact: HashMap<SalesforceId, SalesforceId> = chunk
             .relations
             .iter()
-            .map(|r| (&r.id, &r.contact_id))
+            .map(|r| (r.id.clone(), r.contact_id.clone()))
             .collect();
-        for (index, plan) in chunk.plans.iter().enumerate() {
+        let plans = std::mem::take(&mut chunk.plans);
+        for (index, plan) in plans.iter().enumerate() {
             let ids = || plan_ids(plan, &chunk.groups);
             if plan.fields == FieldsOutcome::SkippedDefaultOrgMismatch {
                 self.report.users.fields_skipped_default_org_mismatch += 1;
@@ -257,17 +349,24 @@ impl Run<'_, '_> {
                 .filter(|(o, _)| *o == MembershipOutcome::AlreadyPresent)
                 .count();
             self.report.memberships.already_present += present as u64;
-            let links = &self.links;
-            let org_name = |o: OrganizationId| links.name(o);
             let mut lines = Vec::new();
-            for note in &plan.notes {
-                if let Some(text) = describe_note(note, &plan.user, &org_name) {
-                    lines.push((text, vec![note.rule]));
+            {
+                let links = &self.links;
+                let org_name = |o: OrganizationId| links.name(o);
+                for note in &plan.notes {
+                    if let Some(text) = describe_note(note, &plan.user, &org_name) {
+                        lines.push((text, vec![note.rule]));
+                    }
                 }
+                for action in &plan.actions {
+                    lines.push((describe_action(action, &org_name), action.rules()));
+                }
+            }
+            for (text, rules) in lines {
+                self.plan_line(text, &rules, ids());
             }
             let mut user_written = false;
             for action in &plan.actions {
-                lines.push((describe_action(action, &org_name), action.rules()));
                 match action {
                     Action::CreateUser {
                         email,
@@ -276,10 +375,12 @@ impl Run<'_, '_> {
                         ..
                     } => {
                         user_written = true;
-                        chunk.creates.push((
-                            WriteKey::User(index),
-                            mapping::new_user(email, fields, *organization),
-                        ));
+                        let new = mapping::new_user(email, fields, *organization);
+                        let sent = serde_json::json!({"create": email.as_str(), "fields": fields, "organization": organization.map(|o| o.0)}).to_string();
+                        if !self.held_back(chunk, &plan.syncing.id, USER_SUBJECT, &sent) {
+                            chunk.sent.insert(index, sent);
+                            chunk.creates.push((WriteKey::User(index), new));
+                        }
                     }
                     Action::UpdateUser {
                         user,
@@ -289,7 +390,13 @@ impl Run<'_, '_> {
                     } => {
                         user_written = true;
                         match mapping::user_update(*user, fields, *organization) {
-                            Ok(update) => chunk.updates.push((WriteKey::User(index), update)),
+                            Ok(update) => {
+                                let sent = serde_json::json!({"update": user.0, "fields": fields, "organization": organization.map(|o| o.0)}).to_string();
+                                if !self.held_back(chunk, &plan.syncing.id, USER_SUBJECT, &sent) {
+                                    chunk.sent.insert(index, sent);
+                                    chunk.updates.push((WriteKey::User(index), update));
+                                }
+                            }
                             Err(message) => {
                                 self.report.users.failed += 1;
                                 self.report.error(plan.syncing.id.to_string(), &message);
@@ -311,7 +418,8 @@ impl Run<'_, '_> {
                     } => {
                         let contact = relation_contact
                             .get(source)
-                            .map_or_else(|| source.clone(), |c| (*c).clone());
+                            .cloned()
+                            .unwrap_or_else(|| source.clone());
                         let pending = PendingMembership {
                             user: user.clone(),
                             organization: *organization,
@@ -319,6 +427,13 @@ impl Run<'_, '_> {
                             source: source.clone(),
                             contact,
                         };
+                        let subject = membership_subject(*organization);
+                        let sent = pending.fingerprint();
+                        if matches!(user, UserRef::Existing(_))
+                            && self.held_back(chunk, source, &subject, &sent)
+                        {
+                            continue;
+                        }
                         if *rule == Rule::SecondaryRelationship && pass.defer_secondary {
                             pass.deferred.push(pending);
                         } else if matches!(user, UserRef::New(_)) {
@@ -329,12 +444,10 @@ impl Run<'_, '_> {
                     }
                 }
             }
-            for (text, rules) in lines {
-                self.plan_line(text, &rules, ids());
-            }
             if !user_written && matches!(plan.user, UserRef::Existing(_)) {
                 self.report.users.unchanged += 1;
             }
         }
+        chunk.plans = plans;
     }
 }

@@ -107,15 +107,33 @@ impl Directory {
                         }
                     }
                 }
-                let unresolved: Vec<&Email> =
-                    emails.iter().filter(|e| !found.contains_key(*e)).collect();
-                for email in unresolved {
-                    let users = read.search_users_by_email(email.as_str()).await?;
-                    // Search is not exact matching: keep only a user that has this email.
-                    if let Some(user) = users.iter().find(|u| has_email(u, email)) {
-                        found.insert(email.clone(), record(user, mapping));
-                    }
-                }
+                let unresolved: Vec<Email> = emails
+                    .iter()
+                    .filter(|e| !found.contains_key(*e))
+                    .cloned()
+                    .collect();
+                found.extend(Self::search(read, mapping, &unresolved).await?);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Searches each email now, whatever was read before: for an email Zendesk says belongs
+    /// to a user that an earlier read did not show (an identity added since, search lag).
+    ///
+    /// # Errors
+    /// A search's error.
+    pub async fn search(
+        read: &dyn ZendeskRead,
+        mapping: &FieldMapping,
+        emails: &[Email],
+    ) -> Result<HashMap<Email, UserRecord>, ZendeskError> {
+        let mut found = HashMap::new();
+        for email in emails {
+            let users = read.search_users_by_email(email.as_str()).await?;
+            // Search is not exact matching: keep only a user that has this email.
+            if let Some(user) = users.iter().find(|u| has_email(u, email)) {
+                found.insert(email.clone(), record(user, mapping));
             }
         }
         Ok(found)

@@ -414,6 +414,14 @@ pub fn organization_update(
     Ok(update)
 }
 
+/// The client's name for the synced object.
+pub fn client_object(object: domain::PersonObject) -> salesforce_client::PersonObject {
+    match object {
+        domain::PersonObject::Contact => salesforce_client::PersonObject::Contact,
+        domain::PersonObject::Lead => salesforce_client::PersonObject::Lead,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -481,13 +489,5 @@ mod tests {
         );
         let bad: FieldValues = [("email".to_owned(), json!("x@y.io"))].into();
         assert!(user_update(domain::UserId(5), &bad, None).is_err());
-    }
-}
-
-/// The client's name for the synced object.
-pub fn client_object(object: domain::PersonObject) -> salesforce_client::PersonObject {
-    match object {
-        domain::PersonObject::Contact => salesforce_client::PersonObject::Contact,
-        domain::PersonObject::Lead => salesforce_client::PersonObject::Lead,
     }
 }

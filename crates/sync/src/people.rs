@@ -110,9 +110,16 @@ impl Run<'_, '_> {
                     Some(m)
                 })
                 .collect();
-            let failures = self.write_memberships(resolved).await?;
+            let mut refusals = Vec::new();
+            let failures = self.write_memberships(resolved, &mut refusals).await?;
             if self.commits() {
-                state.transaction(|tx| tx.record_failures(&failures))?;
+                state.transaction(|tx| {
+                    tx.record_failures(&failures)?;
+                    for (record, subject, sent, message) in &refusals {
+                        tx.record_refusal(record, subject, sent, message)?;
+                    }
+                    Ok(())
+                })?;
             }
         }
         if secondary

@@ -17,8 +17,31 @@ pub enum Outcome {
     Done(Option<u64>),
     /// A membership that already existed.
     AlreadyPresent,
-    /// Refused, with Zendesk's reason; retried next run.
+    /// Zendesk refused this record (its per-record error in a job result, or a 422 on a
+    /// single write), with its message: sending the same thing again would fail again.
+    Refused(String),
+    /// Not written for another reason (the job's fate unknown, the batch refused as a
+    /// whole, ...); retried next run.
     Failed(String),
+}
+
+impl Outcome {
+    /// The message of a refusal or failure.
+    pub fn message(&self) -> Option<&str> {
+        match self {
+            Self::Refused(message) | Self::Failed(message) => Some(message),
+            Self::Done(_) | Self::AlreadyPresent => None,
+        }
+    }
+}
+
+/// What a single write's error means for its record: a refusal of the record itself
+/// (Zendesk's validation, 422), or a failure to retry.
+fn single_outcome(error: &ZendeskError) -> Outcome {
+    match error {
+        ZendeskError::ValidationFailed { .. } => Outcome::Refused(describe(error)),
+        _ => Outcome::Failed(describe(error)),
+    }
 }
 
 /// A submission failure that stops the run (Zendesk unreachable, credentials refused, ...).
@@ -200,7 +223,7 @@ impl<'a> BulkWriter<'a> {
             let outcome = match self.write.create_user(&user).await {
                 Ok(created) => Outcome::Done(Some(created.id)),
                 Err(err) if is_fatal(&err) => return Err(err),
-                Err(err) => Outcome::Failed(describe(&err)),
+                Err(err) => single_outcome(&err),
             };
             round.outcomes.push((key, outcome));
         }
@@ -380,7 +403,7 @@ fn map_results<K: Clone>(job: &Submitted<K>, status: &JobStatus) -> Vec<(K, Outc
                 if job.kind == Kind::Membership && already_member(&error, details.as_ref()) {
                     Outcome::AlreadyPresent
                 } else {
-                    Outcome::Failed(item_message(&error, details.as_ref()))
+                    Outcome::Refused(item_message(&error, details.as_ref()))
                 }
             }
             // Zendesk listed the item without saying it failed: count it done.
@@ -490,7 +513,7 @@ mod tests {
         outcomes.sort_by_key(|(k, _)| *k);
         assert_eq!(outcomes[0], (0, Outcome::Done(Some(100))));
         assert_eq!(outcomes[1], (1, Outcome::Done(Some(101))));
-        assert!(matches!(&outcomes[2], (2, Outcome::Failed(m)) if m.contains("DuplicateValue")));
+        assert!(matches!(&outcomes[2], (2, Outcome::Refused(m)) if m.contains("DuplicateValue")));
     }
 
     #[tokio::test]
