@@ -81,6 +81,8 @@ pub(crate) struct Data {
     pub(crate) relations_by_contact: HashMap<String, Vec<String>>,
     /// Lowercased email -> contact Ids.
     pub(crate) contacts_by_email: HashMap<String, Vec<String>>,
+    /// The delete log `sobjects/{type}/deleted` reads: (object, Id, deleted date).
+    pub(crate) deleted_log: Vec<(Obj, String, DateTime<Utc>)>,
     next_id: u64,
     clock: MonotonicClock,
 }
@@ -105,10 +107,16 @@ impl Data {
             relations: BTreeMap::new(),
             relations_by_contact: HashMap::new(),
             contacts_by_email: HashMap::new(),
+            deleted_log: Vec::new(),
             // Generated datasets number from 1; ids minted here start far above them.
             next_id: 1_000_000_000,
             clock: MonotonicClock::new(chrono::Duration::milliseconds(1)),
         }
+    }
+
+    /// "Now" as the records' stamps see it.
+    pub(crate) fn clock_latest(&self) -> DateTime<Utc> {
+        self.clock.latest()
     }
 
     fn mint(&mut self, prefix: &str) -> String {
@@ -208,6 +216,18 @@ impl Data {
         id: &str,
         change: impl FnOnce(&mut SfContact),
     ) -> Result<(), SandboxError> {
+        self.update_contact_stamped(id, None, change)
+    }
+
+    /// [`Data::update_contact`] with the stamp of the transaction that made the change:
+    /// `None` is "now"; `Some(t)` keeps `t` even when it is older than records written
+    /// since, as when a long transaction commits late.
+    fn update_contact_stamped(
+        &mut self,
+        id: &str,
+        stamp: Option<DateTime<Utc>>,
+        change: impl FnOnce(&mut SfContact),
+    ) -> Result<(), SandboxError> {
         let Some(contact) = self.contacts.get(id) else {
             return Err(not_found(id));
         };
@@ -215,7 +235,10 @@ impl Data {
         let mut after = before.clone();
         change(&mut after);
         after.id = before.id.clone();
-        let now = self.clock.now();
+        let now = match stamp {
+            Some(t) => t,
+            None => self.clock.now(),
+        };
         after.system_modstamp = now;
         if before.email != after.email {
             if let Some(old) = &before.email
@@ -402,6 +425,48 @@ impl SalesforceSim {
         lock(&self.inner).data.update_contact(id, change)
     }
 
+    /// Changes a contact through `change` as a transaction stamped `system_modstamp` would:
+    /// the record gets exactly that `SystemModstamp`, even when it is older than records
+    /// already written (and read) since. Salesforce stamps a record when its transaction
+    /// starts, so a long transaction commits changes that look older than what a reader
+    /// has already seen; incremental reads must look back to find them.
+    ///
+    /// # Errors
+    /// [`SandboxError::Rejected`] when no contact has that Id.
+    pub fn update_contact_at(
+        &self,
+        id: &str,
+        system_modstamp: DateTime<Utc>,
+        change: impl FnOnce(&mut SfContact),
+    ) -> Result<(), SandboxError> {
+        lock(&self.inner)
+            .data
+            .update_contact_stamped(id, Some(system_modstamp), change)
+    }
+
+    /// Gives a contact a new `Email` (a re-addressed contact), bumping `SystemModstamp`.
+    ///
+    /// # Errors
+    /// [`SandboxError::Rejected`] when no contact has that Id.
+    pub fn set_contact_email(&self, id: &str, email: Option<&str>) -> Result<(), SandboxError> {
+        let email = email.map(str::to_owned);
+        self.update_contact(id, move |c| c.email = email)
+    }
+
+    /// The most recent `SystemModstamp` of any record, as a reader that has just read
+    /// everything would have seen it.
+    pub fn latest_modstamp(&self) -> Option<DateTime<Utc>> {
+        let inner = lock(&self.inner);
+        let d = &inner.data;
+        d.accounts
+            .values()
+            .map(|r| r.system_modstamp)
+            .chain(d.contacts.values().map(|r| r.system_modstamp))
+            .chain(d.leads.values().map(|r| r.system_modstamp))
+            .chain(d.relations.values().map(|r| r.system_modstamp))
+            .max()
+    }
+
     /// Changes an account through `change` and bumps its `SystemModstamp`.
     ///
     /// # Errors
@@ -435,7 +500,9 @@ impl SalesforceSim {
         }
     }
 
-    /// Soft-deletes a contact and its relations (visible only through `queryAll`).
+    /// Soft-deletes a contact and its relations: they move to the Recycle Bin (`IsDeleted =
+    /// true`, a new `SystemModstamp`), only `queryAll` returns them, and the contact is
+    /// listed by `sobjects/Contact/deleted`. Deleting a deleted contact changes nothing.
     ///
     /// # Errors
     /// [`SandboxError::Rejected`] when no contact has that Id.
@@ -447,8 +514,15 @@ impl SalesforceSim {
             .contacts
             .get_mut(id)
             .ok_or_else(|| not_found(id))?;
+        if contact.is_deleted {
+            return Ok(());
+        }
         contact.is_deleted = true;
         contact.system_modstamp = now;
+        inner
+            .data
+            .deleted_log
+            .push((Obj::Contact, id.to_owned(), now));
         let relations = inner
             .data
             .relations_by_contact
@@ -456,11 +530,32 @@ impl SalesforceSim {
             .cloned()
             .unwrap_or_default();
         for rid in relations {
-            if let Some(r) = inner.data.relations.get_mut(&rid) {
+            if let Some(r) = inner.data.relations.get_mut(&rid)
+                && !r.is_deleted
+            {
                 r.is_deleted = true;
                 r.system_modstamp = now;
+                inner.data.deleted_log.push((Obj::Relation, rid, now));
             }
         }
+        Ok(())
+    }
+
+    /// Soft-deletes a lead (Recycle Bin: only `queryAll` returns it; listed by
+    /// `sobjects/Lead/deleted`). Deleting a deleted lead changes nothing.
+    ///
+    /// # Errors
+    /// [`SandboxError::Rejected`] when no lead has that Id.
+    pub fn delete_lead(&self, id: &str) -> Result<(), SandboxError> {
+        let mut inner = lock(&self.inner);
+        let now = inner.data.clock.now();
+        let lead = inner.data.leads.get_mut(id).ok_or_else(|| not_found(id))?;
+        if lead.is_deleted {
+            return Ok(());
+        }
+        lead.is_deleted = true;
+        lead.system_modstamp = now;
+        inner.data.deleted_log.push((Obj::Lead, id.to_owned(), now));
         Ok(())
     }
 
