@@ -52,7 +52,7 @@ mod zendesk;
 pub use common::{FaultConfig, LoggedRequest, RequestCounts};
 pub use generator::{Dataset, GeneratorConfig, ZendeskOrgSeed, ZendeskUserSeed, generate};
 pub use salesforce::{
-    SalesforceSim, SalesforceSimConfig, SalesforceSnapshot, SfAccount, SfContact, SfLead,
+    Churn, SalesforceSim, SalesforceSimConfig, SalesforceSnapshot, SfAccount, SfContact, SfLead,
     SfRelation, sf_id,
 };
 pub use server::RunningServer;

@@ -395,6 +395,9 @@ impl ZendeskSim {
                         .map_err(rejected)?;
                 }
             }
+            for email in &user.secondary_emails {
+                inner.data.add_identity(id, email, true).map_err(rejected)?;
+            }
         }
         Ok(())
     }
