@@ -33,6 +33,11 @@ pub struct FaultConfig {
     /// Fraction (0.0..=1.0) of the items of Zendesk bulk jobs (users, organizations,
     /// memberships) that the job reports failed, without applying them.
     pub item_failure_rate: f64,
+    /// Fraction (0.0..=1.0) of accepted Zendesk bulk *create* submissions (users and
+    /// organizations `create_many` / `create_or_update_many`, memberships `create_many`)
+    /// whose answer is cut half-way: the job exists and runs, but the client never learns
+    /// its id, so a client that resubmits sends the same records again.
+    pub bulk_create_drop_rate: f64,
 }
 
 /// What the fault injector decided for one request.
@@ -124,6 +129,13 @@ impl FaultInjector {
     pub(crate) fn item_fails(&mut self) -> bool {
         self.config.item_failure_rate > 0.0
             && self.rng.random::<f64>() < self.config.item_failure_rate
+    }
+
+    /// Whether the answer of an accepted bulk create is cut; draws only when the fault is
+    /// enabled, so seeds keep their sequences when it is off.
+    pub(crate) fn bulk_create_dropped(&mut self) -> bool {
+        self.config.bulk_create_drop_rate > 0.0
+            && self.rng.random::<f64>() < self.config.bulk_create_drop_rate
     }
 
     /// Decides how a processed API answer is delivered; draws only for enabled faults, so
@@ -262,6 +274,12 @@ impl MonotonicClock {
             self.last = wall;
         }
         self.last
+    }
+
+    /// The latest stamp handed out, or the wall clock when that is later: "now" as the
+    /// records see it (stamps can run a little ahead of the wall clock under load).
+    pub(crate) fn latest(&self) -> DateTime<Utc> {
+        self.last.max(Utc::now())
     }
 
     /// Makes later stamps come after `t` (used when loading data with given stamps).

@@ -106,6 +106,9 @@ impl Inner {
             ["services", "data", ver, kind @ ("query" | "queryAll"), _] => {
                 format!("{method} /services/data/{ver}/{kind}/{{locator}}")
             }
+            ["services", "data", ver, "sobjects", object, "deleted"] => {
+                format!("{method} /services/data/{ver}/sobjects/{object}/deleted")
+            }
             _ => endpoint_key(method.as_str(), path),
         };
         let reply = match (method.as_str(), segments.as_slice()) {
@@ -233,6 +236,9 @@ impl Inner {
             ("GET", ["services", "data", ver, "query" | "queryAll", locator]) => {
                 self.query_more(ver, locator, batch_size(headers))
             }
+            ("GET", ["services", "data", _, "sobjects", object, "deleted"]) => {
+                self.deleted(object, &params)
+            }
             ("GET", ["services", "data", _, "limits"]) => {
                 let max = self.config.api_max;
                 Reply::ok(json!({
@@ -252,6 +258,60 @@ impl Inner {
             }
             _ => Reply::error(404, "NOT_FOUND", "The requested resource does not exist"),
         }
+    }
+
+    /// `sobjects/{object}/deleted/?start=..&end=..`: the delete log within the window.
+    /// Salesforce keeps it 15 days and refuses a window reaching further back than 30
+    /// days or ending before it starts (`INVALID_REPLICATION_DATE`). The log is complete
+    /// up to the request (`latestDateCovered` is the end, or now when the end is later).
+    fn deleted(&self, object: &str, params: &[(String, String)]) -> Reply {
+        let Some(object) = Obj::from_name(object)
+            .filter(|o| *o != Obj::Relation || self.config.contacts_to_multiple_accounts)
+        else {
+            return Reply::error(404, "NOT_FOUND", "The requested resource does not exist");
+        };
+        let param = |name: &str| {
+            params
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
+        let (Some(start), Some(end)) = (param("start"), param("end")) else {
+            return Reply::error(
+                400,
+                "MISSING_ARGUMENT",
+                "start and end parameters are required",
+            );
+        };
+        let (Some(start), Some(end)) = (parse_datetime(start), parse_datetime(end)) else {
+            return Reply::error(
+                400,
+                "INVALID_REPLICATION_DATE",
+                "start and end must be ISO 8601 dateTimes with a time zone",
+            );
+        };
+        let now = self.data.clock_latest();
+        if start > end || now - start > chrono::Duration::days(30) {
+            return Reply::error(
+                400,
+                "INVALID_REPLICATION_DATE",
+                "startDate must chronologically precede endDate and cannot be more than 30 days ago",
+            );
+        }
+        let earliest = now - chrono::Duration::days(15);
+        let covered = end.min(now);
+        let records: Vec<Value> = self
+            .data
+            .deleted_log
+            .iter()
+            .filter(|(o, _, at)| *o == object && *at >= start && *at <= covered && *at >= earliest)
+            .map(|(_, id, at)| json!({"id": id, "deletedDate": sf_datetime(*at)}))
+            .collect();
+        Reply::ok(json!({
+            "deletedRecords": records,
+            "earliestDateAvailable": sf_datetime(earliest),
+            "latestDateCovered": sf_datetime(covered),
+        }))
     }
 
     fn query(
@@ -339,6 +399,14 @@ impl Inner {
         out.push_str("]}");
         Reply::raw(out)
     }
+}
+
+/// An ISO 8601 dateTime with an offset (`2013-05-05T00:00:00+00:00`, `...Z`, `...+0000`).
+fn parse_datetime(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .or_else(|_| chrono::DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z"))
+        .ok()
+        .map(|t| t.with_timezone(&chrono::Utc))
 }
 
 /// Candidate Ids from an index when the filter pins the Id, the email or the contact;

@@ -10,16 +10,16 @@ use serde_json::{Value, json};
 
 use crate::{Answer, answer, client};
 
-struct Sf {
-    sim: SalesforceSim,
-    server: RunningServer,
-    token: String,
-    instance_url: String,
-    http: reqwest::Client,
+pub(crate) struct Sf {
+    pub(crate) sim: SalesforceSim,
+    pub(crate) server: RunningServer,
+    pub(crate) token: String,
+    pub(crate) instance_url: String,
+    pub(crate) http: reqwest::Client,
 }
 
 impl Sf {
-    async fn start(config: SalesforceSimConfig) -> Self {
+    pub(crate) async fn start(config: SalesforceSimConfig) -> Self {
         let (sim, server) = SalesforceSim::start(config).await.expect("start");
         let http = client();
         let r = answer(
@@ -42,7 +42,7 @@ impl Sf {
         }
     }
 
-    async fn query_with(&self, soql: &str, batch: Option<usize>) -> Answer {
+    pub(crate) async fn query_with(&self, soql: &str, batch: Option<usize>) -> Answer {
         let mut req = self
             .http
             .get(format!("{}/services/data/v62.0/query", self.instance_url))
@@ -54,11 +54,11 @@ impl Sf {
         answer(req.send().await.expect("send")).await
     }
 
-    async fn query(&self, soql: &str) -> Answer {
+    pub(crate) async fn query(&self, soql: &str) -> Answer {
         self.query_with(soql, None).await
     }
 
-    async fn get(&self, path: &str) -> Answer {
+    pub(crate) async fn get(&self, path: &str) -> Answer {
         answer(
             self.http
                 .get(format!("{}{path}", self.instance_url))

@@ -7,15 +7,15 @@ use serde_json::{Value, json};
 
 use crate::{Answer, answer, client};
 
-struct Zd {
-    sim: ZendeskSim,
-    server: RunningServer,
-    token: String,
-    http: reqwest::Client,
+pub(crate) struct Zd {
+    pub(crate) sim: ZendeskSim,
+    pub(crate) server: RunningServer,
+    pub(crate) token: String,
+    pub(crate) http: reqwest::Client,
 }
 
 impl Zd {
-    async fn start(config: ZendeskSimConfig) -> Self {
+    pub(crate) async fn start(config: ZendeskSimConfig) -> Self {
         let (sim, server) = ZendeskSim::start(config).await.expect("start");
         let http = client();
         let r = answer(
@@ -36,11 +36,11 @@ impl Zd {
         }
     }
 
-    async fn default() -> Self {
+    pub(crate) async fn default() -> Self {
         Self::start(ZendeskSimConfig::default()).await
     }
 
-    async fn get(&self, path: &str) -> Answer {
+    pub(crate) async fn get(&self, path: &str) -> Answer {
         let url = if path.starts_with("http") {
             path.to_owned()
         } else {
@@ -57,7 +57,7 @@ impl Zd {
         .await
     }
 
-    async fn send(&self, method: reqwest::Method, path: &str, body: Value) -> Answer {
+    pub(crate) async fn send(&self, method: reqwest::Method, path: &str, body: Value) -> Answer {
         answer(
             self.http
                 .request(method, format!("{}{path}", self.server.url))
@@ -70,15 +70,15 @@ impl Zd {
         .await
     }
 
-    async fn post(&self, path: &str, body: Value) -> Answer {
+    pub(crate) async fn post(&self, path: &str, body: Value) -> Answer {
         self.send(reqwest::Method::POST, path, body).await
     }
 
-    async fn put(&self, path: &str, body: Value) -> Answer {
+    pub(crate) async fn put(&self, path: &str, body: Value) -> Answer {
         self.send(reqwest::Method::PUT, path, body).await
     }
 
-    async fn create_org(&self, name: &str, external_id: Option<&str>) -> u64 {
+    pub(crate) async fn create_org(&self, name: &str, external_id: Option<&str>) -> u64 {
         let r = self
             .post(
                 "/api/v2/organizations",
@@ -89,12 +89,12 @@ impl Zd {
         r.body["organization"]["id"].as_u64().expect("id")
     }
 
-    async fn create_user(&self, user: Value) -> Answer {
+    pub(crate) async fn create_user(&self, user: Value) -> Answer {
         self.post("/api/v2/users", json!({ "user": user })).await
     }
 
     /// Polls a job until it completes; returns (polls needed, final job).
-    async fn wait_job(&self, id: &str) -> (usize, Value) {
+    pub(crate) async fn wait_job(&self, id: &str) -> (usize, Value) {
         for polls in 1..=10 {
             let r = self.get(&format!("/api/v2/job_statuses/{id}.json")).await;
             assert_eq!(r.status, 200);
