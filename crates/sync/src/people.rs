@@ -135,7 +135,11 @@ impl Run<'_, '_> {
             );
         }
         if self.commits() {
+            let deleted: Vec<String> = stamps.deleted.iter().map(ToString::to_string).collect();
             state.transaction(|tx| {
+                // A deleted record is not retried, and its refusals are moot.
+                tx.clear_failures(&deleted)?;
+                tx.clear_refusals(&stamps.deleted)?;
                 tx.set_primary_pass_complete(object)?;
                 if let Some(stamp) = stamps.people {
                     tx.set_watermark(Watermark::People(object), stamp)?;

@@ -4,9 +4,9 @@
 //! email with one of them, so the syncing record is always decided on the whole group.
 
 use chrono::{DateTime, Utc};
-use domain::{Person, PersonObject, SalesforceId};
+use domain::{Email, Person, PersonObject, SalesforceId};
 use futures::TryStreamExt;
-use salesforce_client::{AccountContactRelation, Contact, Lead, queries, query_stream_many};
+use salesforce_client::{AccountContactRelation, Contact, Lead, queries, query_stream_many, reads};
 
 use crate::mapping;
 use crate::run::{Run, SyncError, max_stamp};
@@ -19,6 +19,9 @@ use crate::state::{RecordKind, StateStore, Watermark};
 pub(crate) struct Stamps {
     pub(crate) people: Option<DateTime<Utc>>,
     pub(crate) relations: Option<DateTime<Utc>>,
+    /// People deleted in Salesforce since the last run: their failures and refusals are
+    /// forgotten when the phase commits.
+    pub(crate) deleted: Vec<SalesforceId>,
 }
 
 impl Run<'_, '_> {
@@ -52,6 +55,8 @@ impl Run<'_, '_> {
         let statement = queries::changed_people(client_object, &fields, filter, since);
         self.stage_people(staging, object, vec![statement], Some(&mut stamps.people))
             .await?;
+        // People deleted since: each leaves its email group, which is decided again.
+        let mut left = self.read_deleted(state, object, since, &mut stamps).await?;
         // Records that failed last time, and contacts whose relations changed.
         let mut ids: Vec<String> = state
             .failed_records()?
@@ -88,7 +93,8 @@ impl Run<'_, '_> {
         // was the syncing record of under another email: it left that group, which is
         // decided again in this run.
         let mut emails = staging.emails()?;
-        emails.extend(self.groups_left(state, staging)?);
+        left.extend(self.groups_left(state, staging)?);
+        emails.extend(left);
         emails.sort();
         emails.dedup();
         if !emails.is_empty() {
@@ -101,6 +107,50 @@ impl Run<'_, '_> {
             self.stage_relations(staging, statements, None).await?;
         }
         Ok(stamps)
+    }
+
+    /// Reads the people deleted since `since` (one `queryAll` page per 2,000 rows) and
+    /// returns the emails of the groups they leave: the deleted record's own email, and the
+    /// group it was the syncing record of.
+    async fn read_deleted(
+        &mut self,
+        state: &StateStore,
+        object: PersonObject,
+        since: Option<DateTime<Utc>>,
+        stamps: &mut Stamps,
+    ) -> Result<Vec<String>, SyncError> {
+        let client_object = mapping::client_object(object);
+        let mut emails = Vec::new();
+        let mut pages = Box::pin(reads::deleted_people(
+            self.engine.salesforce,
+            client_object,
+            since,
+        ));
+        while let Some(page) = pages.try_next().await? {
+            for record in page {
+                max_stamp(&mut stamps.people, record.system_modstamp);
+                if let Some(email) = record.email.as_deref().and_then(|e| Email::parse(e).ok()) {
+                    emails.push(email.to_string());
+                }
+                if let Ok(id) = SalesforceId::parse(&record.id) {
+                    stamps.deleted.push(id);
+                }
+            }
+        }
+        drop(pages);
+        if !stamps.deleted.is_empty() {
+            tracing::info!(
+                deleted = stamps.deleted.len(),
+                "people deleted in Salesforce since the last run: their email groups are decided again"
+            );
+            emails.extend(
+                state
+                    .emails_synced_by(&stamps.deleted)?
+                    .into_iter()
+                    .map(|(email, _)| email.to_string()),
+            );
+        }
+        Ok(emails)
     }
 
     /// The emails of groups whose remembered syncing record is staged with another email.
