@@ -116,6 +116,15 @@ pub(crate) struct ChunkPlan {
     pub(crate) refused: HashSet<SalesforceId>,
 }
 
+/// How a held-back refusal reads in the report's `skipped`.
+pub(crate) fn refusal_reason(subject: &str, refusal: &Refusal) -> String {
+    format!(
+        "Zendesk refused this {subject} on {}: {}; it is sent again when the record changes in Salesforce (or on a --full run)",
+        refusal.refused_at.format("%Y-%m-%d %H:%M UTC"),
+        refusal.message
+    )
+}
+
 /// The refusal subject of a user write.
 pub(crate) const USER_SUBJECT: &str = "user";
 
@@ -239,14 +248,8 @@ impl Run<'_, '_> {
         if refusal.sent != sent {
             return false;
         }
-        self.report.skip(
-            record.to_string(),
-            format!(
-                "Zendesk refused this {subject} on {}: {}; it is sent again when the record changes in Salesforce (or on a --full run)",
-                refusal.refused_at.format("%Y-%m-%d %H:%M UTC"),
-                refusal.message
-            ),
-        );
+        self.report
+            .skip(record.to_string(), refusal_reason(subject, refusal));
         chunk.refused.insert(record.clone());
         true
     }

@@ -8,7 +8,7 @@ use chrono::Utc;
 use domain::{EffectiveSettings, Email, UserId, UserRef, group_by_email};
 use zendesk_client::ZendeskError;
 
-use crate::chunk::PendingMembership;
+use crate::chunk::{PendingMembership, refusal_reason};
 use crate::directory::{Directory, Memberships};
 use crate::report::RunMode;
 use crate::run::{Run, SyncError};
@@ -91,6 +91,10 @@ impl Run<'_, '_> {
             }
         }
 
+        // Records refused in earlier runs and not read in this one are still not in
+        // Zendesk: the report lists them every run until they change.
+        self.list_remembered_refusals(state)?;
+
         // 4. The secondary pass of the first run, after the complete primary pass.
         let deferred = std::mem::take(&mut pass.deferred);
         if !deferred.is_empty() {
@@ -149,6 +153,23 @@ impl Run<'_, '_> {
                 }
                 Ok(())
             })?;
+        }
+        Ok(())
+    }
+
+    fn list_remembered_refusals(&mut self, state: &StateStore) -> Result<(), SyncError> {
+        let listed: std::collections::HashSet<String> = self
+            .report
+            .skipped
+            .iter()
+            .map(|s| s.salesforce_id.clone())
+            .chain(self.report.errors.iter().map(|e| e.salesforce_id.clone()))
+            .collect();
+        for (record, subject, refusal) in state.all_refusals()? {
+            if !listed.contains(record.as_str()) {
+                self.report
+                    .skip(record.to_string(), refusal_reason(&subject, &refusal));
+            }
         }
         Ok(())
     }

@@ -717,6 +717,41 @@ impl StateStore {
         Ok(found)
     }
 
+    /// Every remembered refusal, by record.
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::Sqlite`] or [`StateError::Decode`] on a damaged file.
+    pub fn all_refusals(&self) -> Result<Vec<(SalesforceId, String, Refusal)>, StateError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT salesforce_id, subject, sent, message, refused_at FROM refusals
+             ORDER BY salesforce_id, subject",
+        )?;
+        let rows = stmt.query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, String>(4)?,
+            ))
+        })?;
+        let mut all = Vec::new();
+        for row in rows {
+            let (id, subject, sent, message, at) = row?;
+            all.push((
+                decode_id(id)?,
+                subject,
+                Refusal {
+                    sent,
+                    message,
+                    refused_at: parse_time(&at)?,
+                },
+            ));
+        }
+        Ok(all)
+    }
+
     /// Whether the primary pass over `object` has completed once.
     ///
     /// # Errors

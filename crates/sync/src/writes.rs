@@ -80,6 +80,22 @@ fn item_message(error: &str, details: Option<&serde_json::Value>) -> String {
     }
 }
 
+/// Whether a failed job item reads as Zendesk failing to process it (to retry next run)
+/// rather than refusing the record (remembered, not sent again unchanged).
+fn transient_item_error(message: &str) -> bool {
+    let message = message.to_lowercase();
+    [
+        "internal",
+        "timeout",
+        "timed out",
+        "try again",
+        "unavailable",
+        "temporar",
+    ]
+    .iter()
+    .any(|word| message.contains(word))
+}
+
 /// Whether a failed membership item says the membership already exists.
 fn already_member(error: &str, details: Option<&serde_json::Value>) -> bool {
     let text = format!(
@@ -403,7 +419,12 @@ fn map_results<K: Clone>(job: &Submitted<K>, status: &JobStatus) -> Vec<(K, Outc
                 if job.kind == Kind::Membership && already_member(&error, details.as_ref()) {
                     Outcome::AlreadyPresent
                 } else {
-                    Outcome::Refused(item_message(&error, details.as_ref()))
+                    let message = item_message(&error, details.as_ref());
+                    if transient_item_error(&message) {
+                        Outcome::Failed(message)
+                    } else {
+                        Outcome::Refused(message)
+                    }
                 }
             }
             // Zendesk listed the item without saying it failed: count it done.
@@ -671,5 +692,19 @@ mod tests {
             .unwrap();
         let outcomes = writer.finish(round).await.unwrap();
         assert!(matches!(&outcomes[..], [(0, Outcome::Failed(m))] if m.contains("bad")));
+    }
+
+    #[test]
+    fn a_refusal_is_told_from_an_item_zendesk_could_not_process() {
+        assert!(transient_item_error(
+            "InternalError: the item could not be processed, try again"
+        ));
+        for refusal in [
+            "RecordInvalid: Email: badmail is not properly formatted",
+            "OrganizationUpdateFailed: Name: Acme has already been taken",
+            "UserCreateFailed: Email: x@y is already being used by another user",
+        ] {
+            assert!(!transient_item_error(refusal), "{refusal}");
+        }
     }
 }

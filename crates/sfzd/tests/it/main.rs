@@ -7,5 +7,6 @@
 mod bulk;
 mod check;
 mod e2e;
+mod real_world;
 mod reliability;
 mod scenarios;
