@@ -534,8 +534,57 @@ impl SalesforceSim {
         id: &str,
         change: impl FnOnce(&mut SfAccount),
     ) -> Result<(), SandboxError> {
+        self.update_account_stamped(id, None, change)
+    }
+
+    /// Changes an account as a transaction stamped `system_modstamp` would (a late commit,
+    /// see [`SalesforceSim::update_contact_at`]).
+    ///
+    /// # Errors
+    /// [`SandboxError::Rejected`] when no account has that Id.
+    pub fn update_account_at(
+        &self,
+        id: &str,
+        system_modstamp: DateTime<Utc>,
+        change: impl FnOnce(&mut SfAccount),
+    ) -> Result<(), SandboxError> {
+        self.update_account_stamped(id, Some(system_modstamp), change)
+    }
+
+    /// Changes a lead through `change` and bumps its `SystemModstamp` (to
+    /// `system_modstamp` when given: a late commit, see [`SalesforceSim::update_contact_at`]).
+    ///
+    /// # Errors
+    /// [`SandboxError::Rejected`] when no lead has that Id.
+    pub fn update_lead(
+        &self,
+        id: &str,
+        system_modstamp: Option<DateTime<Utc>>,
+        change: impl FnOnce(&mut SfLead),
+    ) -> Result<(), SandboxError> {
         let mut inner = lock(&self.inner);
-        let now = inner.data.clock.now();
+        let now = match system_modstamp {
+            Some(t) => t,
+            None => inner.data.clock.now(),
+        };
+        let lead = inner.data.leads.get_mut(id).ok_or_else(|| not_found(id))?;
+        change(lead);
+        lead.id = id.to_owned();
+        lead.system_modstamp = now;
+        Ok(())
+    }
+
+    fn update_account_stamped(
+        &self,
+        id: &str,
+        system_modstamp: Option<DateTime<Utc>>,
+        change: impl FnOnce(&mut SfAccount),
+    ) -> Result<(), SandboxError> {
+        let mut inner = lock(&self.inner);
+        let now = match system_modstamp {
+            Some(t) => t,
+            None => inner.data.clock.now(),
+        };
         let account = inner
             .data
             .accounts

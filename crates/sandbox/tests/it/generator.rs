@@ -195,6 +195,21 @@ fn twenty_thousand_contacts_load_into_both_simulators() {
 }
 
 #[test]
+fn the_benchmarks_real_world_data_set_loads_and_churns() {
+    // `cargo xtask bench`'s data set (seed 42): secondary identities must pass Zendesk's
+    // rules when loaded, and the churn must leave the Salesforce side queryable.
+    let d = generate(&GeneratorConfig::real_world(42, 10_000));
+    let zd = ZendeskSim::new(ZendeskSimConfig::default());
+    zd.load(&d).expect("zendesk load");
+    let identities: usize = zd.snapshot().users.iter().map(|u| u.identities.len()).sum();
+    assert_eq!(identities, d.zendesk_users.len() + 200);
+    let sf = SalesforceSim::new(SalesforceSimConfig::default());
+    sf.load(&d);
+    let churn = sf.delete_and_readdress(0.005, 0.005, 42);
+    assert_eq!((churn.deleted.len(), churn.readdressed.len()), (50, 50));
+}
+
+#[test]
 fn change_fraction_changes_that_share_of_contacts_and_bumps_modstamps() {
     let d = generate(&GeneratorConfig::new(3, 2000));
     let sf = SalesforceSim::new(SalesforceSimConfig::default());

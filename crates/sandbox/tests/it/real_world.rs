@@ -506,3 +506,28 @@ async fn a_late_commit_keeps_a_stamp_older_than_what_was_already_read() {
     let looked_back = sf.query(&since(watermark - Duration::minutes(5))).await;
     assert!(ids(&looked_back.body).contains(&late));
 }
+
+#[tokio::test]
+async fn accounts_and_leads_take_late_stamps_too() {
+    let sf = sf().await;
+    let account = sf.sim.add_account(SfAccount::new("Acme"));
+    let lead = sf
+        .sim
+        .add_lead(SfLead::new("Lea", "Lead", Some("lea@example.test"), "Co"));
+    let watermark = sf.sim.latest_modstamp().expect("stamp");
+    let stamp = watermark - Duration::seconds(30);
+    sf.sim
+        .update_account_at(&account, stamp, |a| a.name = "Acme Late".into())
+        .expect("account");
+    sf.sim
+        .update_lead(&lead, Some(stamp), |l| l.title = Some("Late".into()))
+        .expect("lead");
+    let snapshot = sf.sim.snapshot();
+    assert_eq!(snapshot.accounts[0].system_modstamp, stamp);
+    assert_eq!(snapshot.accounts[0].name, "Acme Late");
+    assert_eq!(snapshot.leads[0].system_modstamp, stamp);
+    sf.sim
+        .update_lead(&lead, None, |l| l.title = Some("Now".into()))
+        .expect("lead");
+    assert!(sf.sim.snapshot().leads[0].system_modstamp > watermark);
+}
