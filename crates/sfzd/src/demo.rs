@@ -49,7 +49,8 @@ async fn run(args: &DemoArgs) -> anyhow::Result<Exit> {
     let (zendesk_sim, zendesk_server) = ZendeskSim::start(zendesk_config.clone()).await?;
     let (salesforce_sim, salesforce_server) =
         SalesforceSim::start(salesforce_config.clone()).await?;
-    let dataset = generate(&GeneratorConfig::new(args.seed, args.contacts));
+    // The real-world mix: internationalized emails and secondary identities included.
+    let dataset = generate(&GeneratorConfig::real_world(args.seed, args.contacts));
     salesforce_sim.load(&dataset);
     zendesk_sim.load(&dataset)?;
     let before = zendesk_sim.snapshot();
