@@ -27,6 +27,11 @@ pub mod state;
 pub mod writes;
 mod writing;
 
+#[cfg(test)]
+mod testkit;
+#[cfg(test)]
+mod tests;
+
 pub use mapping::FieldMapping;
 pub use report::{Report, RunMode};
 pub use run::{
