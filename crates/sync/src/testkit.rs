@@ -887,6 +887,22 @@ pub(crate) fn orgs_and_users() -> Settings {
     }
 }
 
+/// Accounts to organizations only.
+pub(crate) fn accounts_only() -> Settings {
+    Settings {
+        contacts_to_users: false,
+        ..orgs_and_users()
+    }
+}
+
+/// Contacts to users only, without organizations.
+pub(crate) fn users_only() -> Settings {
+    Settings {
+        accounts_to_organizations: false,
+        ..orgs_and_users()
+    }
+}
+
 /// [`orgs_and_users`] with memberships for each contact's account (multi-organization).
 pub(crate) fn with_memberships() -> Settings {
     Settings {
