@@ -407,6 +407,13 @@ impl Zendesk {
         self
     }
 
+    /// Renames user `id`, say to the name its contact maps to.
+    pub(crate) fn rename_user(&self, id: u64, name: &str) {
+        if let Some(user) = lock(&self.state).users.get_mut(&id) {
+            name.clone_into(&mut user.name);
+        }
+    }
+
     /// An organization, linked to an account when `external_id` is given.
     pub(crate) fn organization(self, id: u64, name: &str, external_id: Option<&str>) -> Self {
         let org: Organization = serde_json::from_value(json!({
