@@ -102,7 +102,13 @@ async fn plans_are_sorted_into_creates_updates_and_memberships() {
 
     assert!(outcome.error.is_none(), "{:?}", outcome.error);
     let zd = &world.zendesk;
-    assert_eq!(zd.calls_to("create_many_users"), 1);
+    // One batch: the create, the update and the existing user's membership are all
+    // submitted before the chunk polls its jobs once.
+    assert_eq!(
+        zd.writes(),
+        vec!["create_many_users", "update_many_users", "create_many_memberships"]
+    );
+    assert_eq!(zd.calls_to("show_many_job_statuses"), 1);
     let cat = zd.user_with("cat@example.com").expect("cat");
     assert_eq!(cat.organization_id, Some(50));
     assert_eq!(zd.users().len(), 3);
