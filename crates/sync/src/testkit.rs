@@ -18,13 +18,13 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use chrono::{DateTime, TimeZone, Utc};
 use domain::{PersonObject, SalesforceId, Settings};
-use salesforce_client::{MockSalesforceApi, QueryPage, SalesforceError};
+use salesforce_client::{DeletedRecords, MockSalesforceApi, QueryPage, SalesforceError};
 use serde_json::{Value, json};
 use zendesk_client::{
     AccountSettings, JobResult, JobState, JobStatus, ManualClock, MockZendeskRead,
-    MockZendeskWrite, NewMembership, NewOrganization, NewUser, Organization,
-    OrganizationExportPage, OrganizationMembership, OrganizationUpdate, Page, PollConfig, User,
-    UserExportPage, UserUpdate, ZendeskError,
+    MockZendeskWrite, NewMembership, NewUser, Organization, OrganizationExportPage,
+    OrganizationMembership, OrganizationUpdate, Page, PollConfig, User, UserExportPage, UserUpdate,
+    ZendeskError,
 };
 
 use crate::report::ApiCalls;
@@ -211,45 +211,70 @@ impl Salesforce {
         lock(&self.state).calls
     }
 
-    /// A mock answering from this org.
+    /// Records a statement and answers it from the fragments `usable` allows.
+    fn answer_statement(
+        &self,
+        soql: &str,
+        usable: impl Fn(&str) -> bool,
+    ) -> salesforce_client::Result<QueryPage> {
+        let (answer, hooks) = {
+            let mut org = lock(&self.state);
+            org.calls += 1;
+            org.statements.push(soql.to_owned());
+            let hooks: Vec<Hook> = org
+                .hooks
+                .iter()
+                .filter(|(f, _)| soql.contains(f.as_str()))
+                .map(|(_, h)| h.clone())
+                .collect();
+            let answer = if org.failing.iter().any(|f| soql.contains(f.as_str())) {
+                Err(SalesforceError::Server {
+                    status: 503,
+                    body_excerpt: "unavailable (test)".into(),
+                })
+            } else {
+                let records = org
+                    .answers
+                    .iter()
+                    .filter(|(f, _)| soql.contains(f.as_str()) && usable(f))
+                    .max_by_key(|(f, _)| f.len())
+                    .map(|(_, records)| records.clone())
+                    .unwrap_or_default();
+                Ok(QueryPage::last(records))
+            };
+            (answer, hooks)
+        };
+        // Hooks run without the lock: they may read the org.
+        for hook in hooks {
+            hook();
+        }
+        answer
+    }
+
+    /// A mock answering from this org. `queryAll` statements (deleted rows) are answered
+    /// only by fragments naming `IsDeleted`, so a fragment such as `"FROM Contact"` never
+    /// reports live contacts as deleted.
     pub(crate) fn mock(&self) -> MockSalesforceApi {
         let mut mock = MockSalesforceApi::new();
-        let state = self.state.clone();
-        mock.expect_query().returning(move |soql| {
-            let (answer, hooks) = {
-                let mut org = lock(&state);
-                org.calls += 1;
-                org.statements.push(soql.to_owned());
-                let hooks: Vec<Hook> = org
-                    .hooks
-                    .iter()
-                    .filter(|(f, _)| soql.contains(f.as_str()))
-                    .map(|(_, h)| h.clone())
-                    .collect();
-                let answer = if org.failing.iter().any(|f| soql.contains(f.as_str())) {
-                    Err(SalesforceError::Server {
-                        status: 503,
-                        body_excerpt: "unavailable (test)".into(),
-                    })
-                } else {
-                    let records = org
-                        .answers
-                        .iter()
-                        .filter(|(f, _)| soql.contains(f.as_str()))
-                        .max_by_key(|(f, _)| f.len())
-                        .map(|(_, records)| records.clone())
-                        .unwrap_or_default();
-                    Ok(QueryPage::last(records))
-                };
-                (answer, hooks)
-            };
-            for hook in hooks {
-                hook();
-            }
-            answer
+        let org = self.clone();
+        mock.expect_query()
+            .returning(move |soql| org.answer_statement(soql, |_| true));
+        let org = self.clone();
+        mock.expect_query_all_rows().returning(move |soql| {
+            org.answer_statement(soql, |fragment| fragment.contains("IsDeleted"))
         });
         // The test org answers every statement in one page.
         mock.expect_query_more().never();
+        let state = self.state.clone();
+        mock.expect_deleted_records()
+            .returning(move |_object, _start, _end| {
+                lock(&state).calls += 1;
+                Ok(DeletedRecords {
+                    deleted_records: Vec::new(),
+                    earliest_date_available: None,
+                    latest_date_covered: None,
+                })
+            });
         let state = self.state.clone();
         mock.expect_account_contact_relation_available()
             .returning(move || {
@@ -272,6 +297,7 @@ struct ZendeskState {
     user_count: Option<Option<u64>>,
     down: bool,
     refused: Vec<String>,
+    killed: Vec<String>,
     users: BTreeMap<u64, User>,
     organizations: BTreeMap<u64, Organization>,
     memberships: Vec<OrganizationMembership>,
@@ -299,6 +325,23 @@ impl ZendeskState {
                 details: Some(Value::String(format!("refused by the test ({needle})"))),
                 ..JobResult::default()
             })
+    }
+
+    /// A job holding an item that mentions a [`Zendesk::kill_jobs_with`] needle: it ends
+    /// killed, having written nothing.
+    fn killed_job(&mut self, items: &[String]) -> Option<JobStatus> {
+        if !self
+            .killed
+            .iter()
+            .any(|needle| items.iter().any(|item| item.contains(needle.as_str())))
+        {
+            return None;
+        }
+        let id = format!("job-{}", self.jobs.len() + 1);
+        let mut status = JobStatus::new(id.clone(), JobState::Killed);
+        status.message = Some("killed by the test".into());
+        self.jobs.insert(id.clone(), status);
+        Some(JobStatus::new(id, JobState::Queued))
     }
 
     /// Stores a finished job and answers its submission as queued, so the engine polls.
@@ -446,6 +489,14 @@ impl Zendesk {
     /// or external id, `membership <user> <organization>`) fail in their job.
     pub(crate) fn refuse(self, needle: &str) -> Self {
         lock(&self.state).refused.push(needle.to_owned());
+        self
+    }
+
+    /// Jobs holding an item that mentions `needle` (as for [`Zendesk::refuse`]) end
+    /// killed without writing anything: the items' fate is a failure to retry, not a
+    /// refusal.
+    pub(crate) fn kill_jobs_with(self, needle: &str) -> Self {
+        lock(&self.state).killed.push(needle.to_owned());
         self
     }
 
@@ -698,6 +749,13 @@ impl Zendesk {
             }
         });
         answer!(expect_create_many_users, "create_many_users", |s, users| {
+            let items: Vec<String> = users
+                .iter()
+                .map(|u| format!("{} {}", u.email, u.name))
+                .collect();
+            if let Some(job) = s.killed_job(&items) {
+                return Ok(job);
+            }
             let mut results = Vec::new();
             for (index, new) in users.iter().enumerate() {
                 let result = match s.refusal(&format!("{} {}", new.email, new.name)) {
@@ -812,6 +870,13 @@ impl Zendesk {
             expect_create_many_memberships,
             "create_many_memberships",
             |s, memberships| {
+                let items: Vec<String> = memberships
+                    .iter()
+                    .map(|m| format!("membership {} {}", m.user_id, m.organization_id))
+                    .collect();
+                if let Some(job) = s.killed_job(&items) {
+                    return Ok(job);
+                }
                 let mut results = Vec::new();
                 for (index, new) in memberships.iter().enumerate() {
                     s.membership_writes.push(*new);
@@ -852,6 +917,7 @@ impl Zendesk {
         mock.expect_create_or_update_many_organizations().never();
         mock.expect_create_membership().never();
         mock.expect_make_default_membership().never();
+        mock.expect_create_user_identity().never();
         mock
     }
 }

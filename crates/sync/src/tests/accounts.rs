@@ -7,7 +7,7 @@ use crate::run::SyncError;
 use crate::state::{RecordKind, RunOutcomeKind, Watermark};
 use crate::testkit::{
     Salesforce, World, Zendesk, account, account_id, accounts_only, contact, contact_id, day,
-    orgs_and_users, state,
+    orgs_and_users, soql_time, state,
 };
 
 #[tokio::test]
@@ -29,9 +29,10 @@ async fn an_unlinked_organization_with_the_accounts_name_is_linked_not_created()
 
     assert!(outcome.error.is_none(), "{:?}", outcome.error);
     assert_eq!(world.zendesk.calls_to("create_many_organizations"), 0);
+    // Linked to its account, and named with the account's exact spelling.
     assert_eq!(
         world.zendesk.organization_updates(),
-        vec![serde_json::json!({"id": 50, "external_id": account_id(1)})]
+        vec![serde_json::json!({"id": 50, "external_id": account_id(1), "name": "Acme"})]
     );
     assert_eq!(outcome.report.organizations.updated, 1);
     assert_eq!(outcome.report.organizations.created, 0);
@@ -190,10 +191,12 @@ async fn an_incremental_run_reads_accounts_changed_since_the_watermark_and_those
     assert!(outcome.error.is_none(), "{:?}", outcome.error);
     let statements = world.salesforce.statements();
     assert_eq!(statements.len(), 2, "{statements:#?}");
+    // Read from a little before the watermark, for changes committed late.
+    let since = soql_time(day(8) - world.options.look_back);
     assert!(
-        statements[0].ends_with(
-            "FROM Account WHERE SystemModstamp > 2024-01-08T00:00:00Z ORDER BY SystemModstamp, Id"
-        ),
+        statements[0].ends_with(&format!(
+            "FROM Account WHERE SystemModstamp > {since} ORDER BY SystemModstamp, Id"
+        )),
         "{}",
         statements[0]
     );

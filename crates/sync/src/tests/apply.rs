@@ -65,21 +65,25 @@ fn earlier_failures() -> Vec<NewFailure> {
             salesforce_id: contact_id(n),
             kind: RecordKind::Contact,
             email: None,
-            message: "refused last time".into(),
+            message: "job status unknown last time".into(),
         })
         .collect()
 }
 
+fn ann_and_bob() -> Salesforce {
+    Salesforce::new().answer(
+        "FROM Contact",
+        vec![
+            contact(1, "ann@example.com", None, 2),
+            contact(2, "bob@example.com", None, 2),
+        ],
+    )
+}
+
 #[tokio::test]
-async fn a_refused_user_stays_a_failure_and_a_written_one_clears_its_earlier_failure() {
+async fn a_refused_user_is_remembered_and_held_back_while_it_is_unchanged() {
     let world = World::new(
-        Salesforce::new().answer(
-            "FROM Contact",
-            vec![
-                contact(1, "ann@example.com", None, 2),
-                contact(2, "bob@example.com", None, 2),
-            ],
-        ),
+        ann_and_bob(),
         Zendesk::new().refuse("ann@example.com"),
         users_only(),
     );
@@ -100,15 +104,67 @@ async fn a_refused_user_stays_a_failure_and_a_written_one_clears_its_earlier_fai
         "the error says what Zendesk answered: {}",
         report.errors[0].message
     );
+    // A refusal is not a failure to retry: both earlier failures are cleared, and the
+    // refusal is remembered with what was sent.
+    assert_eq!(failures(&state, RecordKind::Contact), Vec::new());
+    let ann = domain::SalesforceId::parse(&contact_id(1)).unwrap();
+    let refusals = state.refusals(std::slice::from_ref(&ann)).unwrap();
+    assert_eq!(refusals.len(), 1, "{refusals:?}");
+    let refusal = refusals.values().next().unwrap();
+    assert!(
+        refusal.message.contains("refused by the test"),
+        "{}",
+        refusal.message
+    );
+    assert!(refusal.sent.contains("ann@example.com"), "{}", refusal.sent);
+
+    // The next run reads Ann again (inside the look-back) but does not send the same
+    // create: it lists her as skipped with Zendesk's reason.
+    let writes_before = world.zendesk.calls_to("create_many_users");
+    let next = world.run(&mut state).await;
+    assert!(next.error.is_none(), "{:?}", next.error);
+    assert_eq!(world.zendesk.calls_to("create_many_users"), writes_before);
+    assert!(
+        next.report
+            .skipped
+            .iter()
+            .any(|s| s.salesforce_id == contact_id(1) && s.reason.contains("Zendesk refused")),
+        "{:#?}",
+        next.report.skipped
+    );
+}
+
+#[tokio::test]
+async fn a_user_whose_job_was_killed_stays_a_failure_to_retry() {
+    let world = World::new(
+        Salesforce::new().answer("FROM Contact", vec![contact(1, "ann@example.com", None, 2)]),
+        Zendesk::new().kill_jobs_with("ann@example.com"),
+        users_only(),
+    );
+    let mut state = state();
+    state
+        .transaction(|tx| tx.record_failures(&earlier_failures()[..1]))
+        .unwrap();
+
+    let outcome = world.run(&mut state).await;
+
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    assert_eq!(outcome.report.users.failed, 1);
+    assert!(world.zendesk.user_with("ann@example.com").is_none());
     let failed = failures(&state, RecordKind::Contact);
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert_eq!(failed[0].salesforce_id, contact_id(1));
-    assert_eq!(failed[0].attempts, 2);
+    assert_eq!(failed[0].attempts, 2, "the earlier failure is not cleared");
+    assert!(
+        failed[0].message.contains("killed"),
+        "{}",
+        failed[0].message
+    );
     assert_eq!(failed[0].email.as_deref(), Some("ann@example.com"));
 }
 
 #[tokio::test]
-async fn a_refused_membership_is_stored_against_its_contact() {
+async fn a_refused_membership_is_remembered_for_its_contact() {
     let world = World::new(
         Salesforce::new()
             .answer("FROM Account", vec![account(1, "Acme", 1)])
@@ -121,6 +177,34 @@ async fn a_refused_membership_is_stored_against_its_contact() {
             .organization(60, "Other", None)
             .user(2, "bob@example.com", Some(60))
             .refuse("membership 2 50"),
+        with_memberships(),
+    );
+    let mut state = state();
+
+    let outcome = world.run(&mut state).await;
+
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    assert_eq!(outcome.report.memberships.failed, 1);
+    assert_eq!(failures(&state, RecordKind::Contact), Vec::new());
+    let bob = domain::SalesforceId::parse(&contact_id(2)).unwrap();
+    let refusals = state.refusals(&[bob]).unwrap();
+    assert_eq!(refusals.len(), 1, "{refusals:?}");
+}
+
+#[tokio::test]
+async fn a_membership_whose_job_was_killed_is_a_failure_of_its_contact() {
+    let world = World::new(
+        Salesforce::new()
+            .answer("FROM Account", vec![account(1, "Acme", 1)])
+            .answer(
+                "FROM Contact",
+                vec![contact(2, "bob@example.com", Some(1), 2)],
+            ),
+        Zendesk::new()
+            .organization(50, "Acme", Some(&account_id(1)))
+            .organization(60, "Other", None)
+            .user(2, "bob@example.com", Some(60))
+            .kill_jobs_with("membership 2 50"),
         with_memberships(),
     );
     let mut state = state();

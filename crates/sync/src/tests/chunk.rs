@@ -106,7 +106,11 @@ async fn plans_are_sorted_into_creates_updates_and_memberships() {
     // submitted before the chunk polls its jobs once.
     assert_eq!(
         zd.writes(),
-        vec!["create_many_users", "update_many_users", "create_many_memberships"]
+        vec![
+            "create_many_users",
+            "update_many_users",
+            "create_many_memberships"
+        ]
     );
     assert_eq!(zd.calls_to("show_many_job_statuses"), 1);
     let cat = zd.user_with("cat@example.com").expect("cat");

@@ -53,7 +53,11 @@ async fn an_incremental_run_reads_changes_failures_and_everyone_sharing_their_em
     assert!(outcome.error.is_none(), "{:?}", outcome.error);
     assert_eq!(outcome.report.mode, RunMode::Incremental);
     let sf = &world.salesforce;
-    let since = format!("FROM Contact WHERE SystemModstamp > {}", soql_time(day(10)));
+    // Read from a little before the watermark, for changes committed late.
+    let since = format!(
+        "FROM Contact WHERE SystemModstamp > {}",
+        soql_time(day(10) - world.options.look_back)
+    );
     assert_eq!(
         sf.statements_with(&since).len(),
         1,
@@ -168,13 +172,69 @@ async fn an_incremental_run_with_nothing_changed_reads_no_more_than_the_changes(
     let outcome = world.run(&mut state).await;
 
     assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    // The changes and the deletions since the watermark, nothing else.
     let statements = world.salesforce.statements();
-    assert_eq!(statements.len(), 1, "{statements:#?}");
+    assert_eq!(statements.len(), 2, "{statements:#?}");
     assert!(
-        statements[0].contains("WHERE SystemModstamp >"),
+        statements[0].contains("FROM Contact WHERE SystemModstamp >"),
         "{}",
         statements[0]
     );
+    assert!(
+        statements[1].contains("FROM Contact WHERE IsDeleted = true AND SystemModstamp >"),
+        "{}",
+        statements[1]
+    );
     assert_eq!(world.zendesk.writes(), Vec::<String>::new());
     assert_eq!(state.watermark(CONTACTS).unwrap(), Some(day(10)));
+}
+
+#[tokio::test]
+async fn a_deleted_syncing_record_leaves_its_group_which_is_decided_again() {
+    let mut deleted = contact(1, "ann@example.com", None, 12);
+    deleted["IsDeleted"] = true.into();
+    let world = World::new(
+        Salesforce::new()
+            .answer("FROM Contact WHERE IsDeleted = true", vec![deleted])
+            .answer(
+                "FROM Contact WHERE Email IN",
+                vec![contact(2, "ann@example.com", None, 3)],
+            ),
+        Zendesk::new().user(7, "ann@example.com", None),
+        users_only(),
+    );
+    let mut state = state();
+    let ann = email("ann@example.com");
+    let first = domain::SalesforceId::parse(&contact_id(1)).unwrap();
+    state
+        .transaction(|tx| {
+            tx.set_watermark(CONTACTS, day(10))?;
+            tx.set_syncing_records(&[(ann.clone(), first)])?;
+            tx.set_zendesk_users(&[(ann.clone(), domain::UserId(7))])
+        })
+        .unwrap();
+
+    let outcome = world.run(&mut state).await;
+
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    assert_eq!(
+        world
+            .salesforce
+            .statements_with("FROM Contact WHERE Email IN ('ann@example.com')")
+            .len(),
+        1,
+        "{:#?}",
+        world.salesforce.statements()
+    );
+    // The remaining contact syncs now and writes its values to the same user.
+    assert_eq!(
+        state.syncing_records(&[ann.clone()]).unwrap()[&ann].to_string(),
+        contact_id(2)
+    );
+    assert_eq!(world.zendesk.users().len(), 1);
+    assert_eq!(
+        world.zendesk.user_with("ann@example.com").unwrap().name,
+        "Contact 2"
+    );
+    assert_eq!(state.watermark(CONTACTS).unwrap(), Some(day(12)));
 }
