@@ -5,7 +5,9 @@ use std::sync::atomic::Ordering;
 
 use crate::run::SyncError;
 use crate::state::Watermark;
-use crate::testkit::{Salesforce, World, Zendesk, contact, day, state, users_only};
+use crate::testkit::{
+    Salesforce, World, Zendesk, account, account_id, contact, day, relation, state, users_only,
+};
 
 const CONTACTS: Watermark = Watermark::People(domain::PersonObject::Contact);
 
@@ -145,4 +147,66 @@ async fn a_stop_request_finishes_the_chunk_in_flight_and_keeps_the_people_waterm
     let ann = super::email("ann@example.com");
     assert_eq!(state.syncing_records(&[ann]).unwrap().len(), 1);
     assert_eq!(state.watermark(CONTACTS).unwrap(), None);
+}
+
+#[tokio::test]
+async fn the_first_run_with_secondary_relationships_writes_them_after_the_whole_primary_pass() {
+    let settings = domain::Settings {
+        secondary_relationships: true,
+        ..crate::testkit::with_memberships()
+    };
+    let mut world = World::new(
+        Salesforce::new()
+            .answer(
+                "FROM Account",
+                vec![account(1, "Acme", 1), account(2, "Beta", 1)],
+            )
+            .answer(
+                "FROM Contact",
+                vec![
+                    contact(1, "ann@example.com", Some(1), 2),
+                    contact(2, "bob@example.com", Some(1), 2),
+                ],
+            )
+            // Ann also works for Beta.
+            .answer(
+                "FROM AccountContactRelation WHERE IsDirect = false",
+                vec![relation(1, 1, 2, 5)],
+            ),
+        Zendesk::new()
+            .organization(50, "Acme", Some(&account_id(1)))
+            .organization(60, "Beta", Some(&account_id(2))),
+        settings,
+    );
+    // One email group per chunk: Ann's chunk is written before Bob's.
+    world.options.chunk_size = 1;
+    let mut state = state();
+
+    let outcome = world.run(&mut state).await;
+
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    let zd = &world.zendesk;
+    assert_eq!(
+        zd.writes(),
+        vec![
+            "create_many_users",
+            "create_many_users",
+            "create_many_memberships"
+        ],
+        "Ann's secondary membership waits for Bob's chunk"
+    );
+    let ann = zd.user_with("ann@example.com").expect("ann");
+    assert_eq!(ann.organization_id, Some(50));
+    assert!(
+        zd.memberships()
+            .iter()
+            .any(|m| m.user_id == ann.id && m.organization_id == 60 && !m.default)
+    );
+    assert_eq!(outcome.report.memberships.created, 1);
+    assert!(
+        state
+            .primary_pass_complete(domain::PersonObject::Contact)
+            .unwrap()
+    );
+    assert_eq!(state.watermark(Watermark::Relations).unwrap(), Some(day(5)));
 }

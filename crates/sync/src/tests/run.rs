@@ -147,3 +147,28 @@ async fn a_run_with_a_refused_record_is_stored_as_partial_and_a_clean_one_as_ok(
     assert!(clean.run(&mut state).await.error.is_none());
     assert_eq!(last_run(&state).0.outcome, Some(RunOutcomeKind::Ok));
 }
+
+#[tokio::test]
+async fn secondary_relationships_without_account_contact_relation_are_refused_before_any_query() {
+    let settings = Settings {
+        secondary_relationships: true,
+        ..with_memberships()
+    };
+    let world = World::new(
+        one_account_one_contact().relations_available(false),
+        Zendesk::new(),
+        settings,
+    );
+    let mut state = state();
+
+    let outcome = world.run(&mut state).await;
+
+    let error = outcome.error.expect("the run fails");
+    assert!(error.is_configuration(), "{error}");
+    assert!(
+        error.to_string().contains("Contacts to Multiple Accounts"),
+        "the error says what to turn on: {error}"
+    );
+    assert_eq!(world.salesforce.statements(), Vec::<String>::new());
+    assert_eq!(last_run(&state).0.outcome, Some(RunOutcomeKind::Failed));
+}

@@ -6,8 +6,8 @@ use super::{email, failures};
 use crate::report::RunMode;
 use crate::state::{NewFailure, RecordKind, StateStore, Watermark};
 use crate::testkit::{
-    Salesforce, World, Zendesk, account, account_id, contact, contact_id, day, orgs_and_users,
-    soql_time, state, users_only,
+    Salesforce, World, Zendesk, account, account_id, contact, contact_id, day, lead, lead_id,
+    orgs_and_users, soql_time, state, users_only,
 };
 
 const CONTACTS: Watermark = Watermark::People(domain::PersonObject::Contact);
@@ -228,7 +228,7 @@ async fn a_deleted_syncing_record_leaves_its_group_which_is_decided_again() {
     );
     // The remaining contact syncs now and writes its values to the same user.
     assert_eq!(
-        state.syncing_records(&[ann.clone()]).unwrap()[&ann].to_string(),
+        state.syncing_records(std::slice::from_ref(&ann)).unwrap()[&ann].to_string(),
         contact_id(2)
     );
     assert_eq!(world.zendesk.users().len(), 1);
@@ -237,4 +237,58 @@ async fn a_deleted_syncing_record_leaves_its_group_which_is_decided_again() {
         "Contact 2"
     );
     assert_eq!(state.watermark(CONTACTS).unwrap(), Some(day(12)));
+}
+
+#[tokio::test]
+async fn an_incremental_lead_run_reads_unconverted_leads_and_keeps_its_own_watermark() {
+    const LEADS: Watermark = Watermark::People(domain::PersonObject::Lead);
+    let settings = domain::Settings {
+        object: domain::PersonObject::Lead,
+        ..users_only()
+    };
+    let world = World::new(
+        Salesforce::new()
+            .answer(
+                "FROM Lead WHERE IsConverted = false AND SystemModstamp >",
+                vec![lead(1, "ann@example.com", 12)],
+            )
+            .answer(
+                "FROM Lead WHERE Email IN",
+                vec![lead(1, "ann@example.com", 12)],
+            ),
+        Zendesk::new(),
+        settings,
+    );
+    let mut state = state();
+    state
+        .transaction(|tx| tx.set_watermark(LEADS, day(10)))
+        .unwrap();
+
+    let outcome = world.run(&mut state).await;
+
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    let sf = &world.salesforce;
+    assert_eq!(sf.statements_with("FROM Contact"), Vec::<String>::new());
+    assert_eq!(
+        sf.statements_with("FROM Lead WHERE IsDeleted = true").len(),
+        1,
+        "{:#?}",
+        sf.statements()
+    );
+    let by_email = sf.statements_with("FROM Lead WHERE Email IN ('ann@example.com')");
+    assert_eq!(by_email.len(), 1, "{:#?}", sf.statements());
+    assert!(
+        by_email[0].contains("IsConverted = false"),
+        "{}",
+        by_email[0]
+    );
+    let ann = world.zendesk.user_with("ann@example.com").expect("ann");
+    assert_eq!(ann.name, "Lead 1");
+    assert_eq!(
+        state.syncing_records(&[email("ann@example.com")]).unwrap()[&email("ann@example.com")]
+            .to_string(),
+        lead_id(1)
+    );
+    assert_eq!(state.watermark(LEADS).unwrap(), Some(day(12)));
+    assert_eq!(state.watermark(CONTACTS).unwrap(), None);
 }
