@@ -300,6 +300,10 @@ struct ZendeskState {
     killed: Vec<String>,
     users: BTreeMap<u64, User>,
     organizations: BTreeMap<u64, Organization>,
+    /// Records reads do not see yet (search lag, or made by a submission whose answer was
+    /// lost) until a create collides with them.
+    unseen_users: BTreeMap<u64, User>,
+    unseen_organizations: BTreeMap<u64, Organization>,
     memberships: Vec<OrganizationMembership>,
     jobs: HashMap<String, JobStatus>,
     next_id: u64,
@@ -358,6 +362,36 @@ impl ZendeskState {
             status: 503,
             body: "unavailable (test)".into(),
         })
+    }
+
+    /// Whether a user has `email`; an unseen one becomes visible, as Zendesk's answer
+    /// makes it known.
+    fn email_taken(&mut self, email: &str) -> bool {
+        let has = |u: &User| u.emails().any(|e| e.eq_ignore_ascii_case(email));
+        if let Some(id) = self.unseen_users.values().find(|u| has(u)).map(|u| u.id) {
+            if let Some(user) = self.unseen_users.remove(&id) {
+                self.users.insert(id, user);
+            }
+            return true;
+        }
+        self.users.values().any(has)
+    }
+
+    /// Whether an organization is named `name`; an unseen one becomes visible.
+    fn name_taken(&mut self, name: &str) -> bool {
+        let named = |o: &Organization| o.name.trim().eq_ignore_ascii_case(name.trim());
+        if let Some(id) = self
+            .unseen_organizations
+            .values()
+            .find(|o| named(o))
+            .map(|o| o.id)
+        {
+            if let Some(org) = self.unseen_organizations.remove(&id) {
+                self.organizations.insert(id, org);
+            }
+            return true;
+        }
+        self.organizations.values().any(named)
     }
 
     fn add_membership(&mut self, user_id: u64, organization_id: u64, default: bool) -> bool {
@@ -464,6 +498,30 @@ impl Zendesk {
         }))
         .expect("an organization");
         lock(&self.state).organizations.insert(id, org);
+        self
+    }
+
+    /// A user that reads do not find (search lag, or created by a submission whose answer
+    /// was lost) until a create with its email is refused.
+    pub(crate) fn unseen_user(self, id: u64, email: &str, organization: Option<u64>) -> Self {
+        lock(&self.state)
+            .unseen_users
+            .insert(id, user_json(id, email, organization));
+        self
+    }
+
+    /// An organization that reads do not find until a create with its name is refused.
+    pub(crate) fn unseen_organization(
+        self,
+        id: u64,
+        name: &str,
+        external_id: Option<&str>,
+    ) -> Self {
+        let org: Organization = serde_json::from_value(json!({
+            "id": id, "name": name, "external_id": external_id,
+        }))
+        .expect("an organization");
+        lock(&self.state).unseen_organizations.insert(id, org);
         self
     }
 
@@ -760,6 +818,14 @@ impl Zendesk {
             for (index, new) in users.iter().enumerate() {
                 let result = match s.refusal(&format!("{} {}", new.email, new.name)) {
                     Some(refused) => refused,
+                    None if s.email_taken(&new.email) => JobResult {
+                        error: Some("DuplicateValue".into()),
+                        details: Some(
+                            format!("Email: {} is already being used by another user", new.email)
+                                .into(),
+                        ),
+                        ..JobResult::default()
+                    },
                     None => JobResult {
                         id: Some(s.create_user(new).id),
                         status: Some("Created".into()),
@@ -812,6 +878,11 @@ impl Zendesk {
                     );
                     let result = match s.refusal(&item) {
                         Some(refused) => refused,
+                        None if s.name_taken(&new.name) => JobResult {
+                            error: Some("DuplicateValue".into()),
+                            details: Some("Name: has already been taken".into()),
+                            ..JobResult::default()
+                        },
                         None => {
                             let id = s.id();
                             let org: Organization = serde_json::from_value(json!({

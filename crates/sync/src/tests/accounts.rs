@@ -210,3 +210,59 @@ async fn an_incremental_run_reads_accounts_changed_since_the_watermark_and_those
     assert_eq!(failures(&state, RecordKind::Account), Vec::new());
     assert_eq!(state.watermark(Watermark::Accounts).unwrap(), Some(day(9)));
 }
+
+#[tokio::test]
+async fn a_create_refused_because_the_name_is_taken_finds_our_own_organization() {
+    let world = World::new(
+        Salesforce::new()
+            .answer("FROM Account", vec![account(1, "Acme", 5)])
+            .answer(
+                "FROM Contact",
+                vec![contact(1, "ann@example.com", Some(1), 6)],
+            ),
+        // An earlier submission created it, but its answer was lost.
+        Zendesk::new().unseen_organization(50, "Acme", Some(&account_id(1))),
+        orgs_and_users(),
+    );
+    let mut state = state();
+
+    let outcome = world.run(&mut state).await;
+
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    assert_eq!(outcome.report.organizations.failed, 0);
+    assert!(
+        outcome.report.errors.is_empty(),
+        "{:#?}",
+        outcome.report.errors
+    );
+    assert_eq!(world.zendesk.organizations().len(), 1);
+    let ann = world.zendesk.user_with("ann@example.com").expect("ann");
+    assert_eq!(ann.organization_id, Some(50));
+    assert_eq!(failures(&state, RecordKind::Account), Vec::new());
+}
+
+#[tokio::test]
+async fn a_create_refused_because_the_name_is_taken_links_an_unlinked_organization() {
+    let world = World::new(
+        Salesforce::new()
+            .answer("FROM Account", vec![account(1, "Acme", 5)])
+            .answer(
+                "FROM Contact",
+                vec![contact(1, "ann@example.com", Some(1), 6)],
+            ),
+        // Someone made "Acme" by hand after the organizations were read.
+        Zendesk::new().unseen_organization(50, "Acme", None),
+        orgs_and_users(),
+    );
+    let mut state = state();
+
+    let outcome = world.run(&mut state).await;
+
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    assert_eq!(outcome.report.organizations.failed, 0);
+    let organizations = world.zendesk.organizations();
+    assert_eq!(organizations.len(), 1);
+    assert_eq!(organizations[0].external_id, Some(account_id(1)));
+    let ann = world.zendesk.user_with("ann@example.com").expect("ann");
+    assert_eq!(ann.organization_id, Some(50));
+}

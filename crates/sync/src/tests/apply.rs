@@ -243,3 +243,37 @@ async fn a_dry_run_commits_nothing_of_its_chunks() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn a_create_refused_because_the_email_is_taken_is_resolved_against_the_user_found() {
+    let world = World::new(
+        Salesforce::new().answer("FROM Contact", vec![contact(1, "ann@example.com", None, 2)]),
+        // Ann's user exists, but the reads made before the create did not see it.
+        Zendesk::new().unseen_user(7, "ann@example.com", None),
+        users_only(),
+    );
+    let mut state = state();
+
+    let outcome = world.run(&mut state).await;
+
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    let report = &outcome.report;
+    assert_eq!(
+        (
+            report.users.created,
+            report.users.updated,
+            report.users.failed
+        ),
+        (0, 1, 0),
+        "{report:#?}"
+    );
+    assert!(report.errors.is_empty(), "{:#?}", report.errors);
+    // No second user: the one found by searching again got the contact's values.
+    let users = world.zendesk.users();
+    assert_eq!(users.len(), 1);
+    assert_eq!((users[0].id, users[0].name.as_str()), (7, "Contact 1"));
+    let known = state.zendesk_users(&[email("ann@example.com")]).unwrap();
+    assert_eq!(known[&email("ann@example.com")].0, 7);
+    let ann = domain::SalesforceId::parse(&contact_id(1)).unwrap();
+    assert!(state.refusals(&[ann]).unwrap().is_empty());
+}
