@@ -27,6 +27,8 @@ pub mod state;
 pub mod writes;
 mod writing;
 
+// Unit tests of the run, one file per module under `tests/`, through the clients' mockall
+// mocks wired to a small in-memory world (`testkit`): no HTTP, no real waits.
 #[cfg(test)]
 mod testkit;
 #[cfg(test)]
