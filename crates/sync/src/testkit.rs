@@ -298,6 +298,7 @@ struct ZendeskState {
     down: bool,
     refused: Vec<String>,
     killed: Vec<String>,
+    bulk_import_disabled: bool,
     users: BTreeMap<u64, User>,
     organizations: BTreeMap<u64, Organization>,
     /// Records reads do not see yet (search lag, or made by a submission whose answer was
@@ -558,6 +559,12 @@ impl Zendesk {
         self
     }
 
+    /// Bulk user import is not enabled on the account (403 on `create_many`).
+    pub(crate) fn bulk_import_disabled(self) -> Self {
+        lock(&self.state).bulk_import_disabled = true;
+        self
+    }
+
     /// Every write submission fails with a 503 (Zendesk cannot be written to).
     pub(crate) fn down(self) -> Self {
         lock(&self.state).down = true;
@@ -807,6 +814,11 @@ impl Zendesk {
             }
         });
         answer!(expect_create_many_users, "create_many_users", |s, users| {
+            if s.bulk_import_disabled {
+                return Err(ZendeskError::BulkImportDisabled {
+                    endpoint: "POST /api/v2/users/create_many".into(),
+                });
+            }
             let items: Vec<String> = users
                 .iter()
                 .map(|u| format!("{} {}", u.email, u.name))

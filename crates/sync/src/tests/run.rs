@@ -172,3 +172,35 @@ async fn secondary_relationships_without_account_contact_relation_are_refused_be
     assert_eq!(world.salesforce.statements(), Vec::<String>::new());
     assert_eq!(last_run(&state).0.outcome, Some(RunOutcomeKind::Failed));
 }
+
+#[tokio::test]
+async fn refused_bulk_user_import_creates_users_one_by_one_and_warns_once() {
+    let world = World::new(
+        Salesforce::new().answer(
+            "FROM Contact",
+            vec![
+                contact(1, "ann@example.com", None, 2),
+                contact(2, "bob@example.com", None, 2),
+            ],
+        ),
+        Zendesk::new().bulk_import_disabled(),
+        crate::testkit::users_only(),
+    );
+    let mut state = state();
+
+    let outcome = world.run(&mut state).await;
+
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    assert_eq!(outcome.report.users.created, 2);
+    assert_eq!(world.zendesk.calls_to("create_many_users"), 1);
+    assert_eq!(world.zendesk.calls_to("create_user"), 2);
+    let warnings: Vec<&String> = outcome
+        .report
+        .warnings
+        .iter()
+        .filter(|w| w.contains("bulk user import"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{:?}", outcome.report.warnings);
+    // The stored report carries the warning too.
+    assert_eq!(last_run(&state).1.warnings, outcome.report.warnings);
+}
