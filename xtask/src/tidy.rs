@@ -1,5 +1,6 @@
 //! Tidy checks over the workspace itself: the dependency arrows of ARCHITECTURE.md, read
-//! from `cargo metadata` so a new crate is covered without editing a list of manifests.
+//! from `cargo metadata` so a new crate is covered without editing a list of manifests,
+//! and a repository that explains itself without pointing at files outside it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -273,4 +274,80 @@ fn the_check_sees_wrong_arrows() {
     assert!(has("domain -> chrono -> tokio"), "{found:#?}");
     // Dev-dependencies may do I/O (proptest here), and sfzd may use every crate.
     assert_eq!(found.len(), 4, "{found:#?}");
+}
+
+// ---------------------------------------------------------------- pointers outside the repo
+
+/// Text that points outside the repository: a clone has nothing there. Spelled in pieces
+/// so this file does not match itself.
+fn outside_pointers() -> [String; 4] {
+    [
+        ["..", "/shared"].concat(),
+        ["/work", "/"].concat(),
+        // The contracts' names outside the repo; inside it they are docs/behavior.md and
+        // docs/operator.md.
+        ["BEHAVIOR", ".md"].concat(),
+        ["CLI", ".md"].concat(),
+    ]
+}
+
+/// Every tracked file's path, from git.
+fn tracked_files(root: &Path) -> Vec<PathBuf> {
+    let output = Command::new("git")
+        .args(["ls-files", "-z"])
+        .current_dir(root)
+        .output()
+        .unwrap_or_else(|e| panic!("could not run `git ls-files`: {e}"));
+    assert!(
+        output.status.success(),
+        "`git ls-files` failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+        .stdout
+        .split(|b| *b == 0)
+        .filter(|p| !p.is_empty())
+        .map(|p| root.join(String::from_utf8_lossy(p).as_ref()))
+        .collect()
+}
+
+/// `(file, line number, line)` of every line holding one of `patterns`.
+fn pointers_in(path: &Path, text: &str, patterns: &[String]) -> Vec<String> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| patterns.iter().any(|p| line.contains(p.as_str())))
+        .map(|(i, line)| format!("{}:{}: {}", path.display(), i + 1, line.trim()))
+        .collect()
+}
+
+#[test]
+fn no_tracked_file_points_outside_the_repository() {
+    let root = workspace_root();
+    let patterns = outside_pointers();
+    let mut found = Vec::new();
+    for path in tracked_files(&root) {
+        // Binary files and files deleted in the work tree have no text to check.
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let shown = path.strip_prefix(&root).unwrap_or(&path);
+        found.extend(pointers_in(shown, &text, &patterns));
+    }
+    assert!(
+        found.is_empty(),
+        "files point outside the repository; say it in the repo's own words (the contracts are docs/behavior.md and docs/operator.md):\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn the_pointer_check_sees_each_pattern() {
+    let patterns = outside_pointers();
+    let text = format!(
+        "fine\nsee {}/spec\nsee {}x\n{} section 4\nthe {}\n",
+        patterns[0], patterns[1], patterns[2], patterns[3]
+    );
+    let found = pointers_in(Path::new("f.md"), &text, &patterns);
+    assert_eq!(found.len(), 4, "{found:#?}");
+    assert!(found[0].starts_with("f.md:2: "), "{found:#?}");
 }

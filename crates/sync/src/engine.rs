@@ -1,6 +1,6 @@
 //! One sync run: prerequisites, then accounts to organizations, then contacts (or leads)
 //! to users and memberships, chunk by chunk, with the state committed as writes are
-//! confirmed (BEHAVIOR.md sections 4 and 5).
+//! confirmed (docs/behavior.md sections 4 and 5).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;

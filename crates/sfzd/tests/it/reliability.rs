@@ -365,7 +365,7 @@ fn assert_same_state(actual: &Normal, expected: &Normal, context: &str) {
 }
 
 /// Asserts that no membership of `before` is gone and that no pre-existing user's default
-/// organization moved (BEHAVIOR.md rule 4; multi-organization mode). Both snapshots come
+/// organization moved (docs/behavior.md rule 4; multi-organization mode). Both snapshots come
 /// from one sandbox, so records are compared by id: linking an organization (E9) changes
 /// its external id, not its id.
 fn assert_only_added(before: &ZendeskSnapshot, after: &ZendeskSnapshot) {
