@@ -151,9 +151,9 @@ pub enum HoldAnswers {
     From(u64),
     /// The first API write (any method but GET) from now and every request after it.
     FromFirstWrite,
-    /// Every n-th API request from now (n, 2n, 3n, ...; token requests not counted). Held
-    /// answers that are never released stand for answers that never come.
-    EveryNth(u64),
+    /// The n-th API write from now (1-based) and no other request. A held answer that is
+    /// never released stands for an answer that never comes.
+    NthWrite(u64),
 }
 
 /// Events scripted on one simulator's sequence of requests.
@@ -162,9 +162,9 @@ pub(crate) struct Script {
     hold: Option<HoldAnswers>,
     /// `From` or `FromFirstWrite` has started holding.
     holding: bool,
-    /// Requests and API requests since `hold` was armed.
+    /// Requests and API writes since `hold` was armed.
     requests: u64,
-    api_requests: u64,
+    writes: u64,
     /// `true` once the held answers may go.
     gate: tokio::sync::watch::Sender<bool>,
     /// Answers held since `hold` was armed.
@@ -181,7 +181,7 @@ impl Script {
             hold: None,
             holding: false,
             requests: 0,
-            api_requests: 0,
+            writes: 0,
             gate: tokio::sync::watch::Sender::new(true),
             held: tokio::sync::watch::Sender::new(0),
             expire_tokens_every: None,
@@ -195,9 +195,15 @@ impl Script {
         self.hold = Some(hold);
         self.holding = false;
         self.requests = 0;
-        self.api_requests = 0;
+        self.writes = 0;
         self.held.send_replace(0);
         self.gate.send_replace(false);
+    }
+
+    /// Holds no further answers; those held wait for `release`.
+    pub(crate) fn stop_holding(&mut self) {
+        self.hold = None;
+        self.holding = false;
     }
 
     pub(crate) fn release(&mut self) {
@@ -210,18 +216,19 @@ impl Script {
     pub(crate) fn on_request(&mut self, is_api: bool, is_write: bool) -> Option<Gate> {
         let hold = self.hold?;
         self.requests += 1;
-        if is_api {
-            self.api_requests += 1;
+        let write = is_api && is_write;
+        if write {
+            self.writes += 1;
         }
         let held = match hold {
             HoldAnswers::From(n) => self.requests >= n,
-            HoldAnswers::FromFirstWrite => self.holding || (is_api && is_write),
-            HoldAnswers::EveryNth(n) => is_api && n > 0 && self.api_requests.is_multiple_of(n),
+            HoldAnswers::FromFirstWrite => self.holding || write,
+            HoldAnswers::NthWrite(n) => write && self.writes == n,
         };
         if !held {
             return None;
         }
-        self.holding = !matches!(hold, HoldAnswers::EveryNth(_));
+        self.holding = !matches!(hold, HoldAnswers::NthWrite(_));
         self.held.send_modify(|count| *count += 1);
         Some(Gate(self.gate.subscribe()))
     }

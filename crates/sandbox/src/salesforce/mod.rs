@@ -495,6 +495,12 @@ impl SalesforceSim {
         lock(&self.inner).script.hold(hold);
     }
 
+    /// Holds no further answers; those already held wait for
+    /// [`SalesforceSim::release_answers`].
+    pub fn stop_holding(&self) {
+        lock(&self.inner).script.stop_holding();
+    }
+
     /// Sends every held answer and holds no more.
     pub fn release_answers(&self) {
         lock(&self.inner).script.release();

@@ -1061,6 +1061,12 @@ async fn answers_are_held_from_the_named_request_until_released() {
         "a held write is applied before its answer waits"
     );
     assert_eq!(zd.sim.held_answers(), 1);
+    zd.sim.stop_holding();
+    assert_eq!(
+        zd.get("/api/v2/users/count").await.status,
+        200,
+        "no further answer is held"
+    );
     zd.sim.release_answers();
     assert_eq!(create.await.status, 201);
     assert_eq!(
@@ -1086,14 +1092,27 @@ async fn answers_are_held_from_the_first_write() {
 }
 
 #[tokio::test]
-async fn every_nth_answer_is_held() {
+async fn only_the_nth_write_is_held() {
     let zd = Zd::default().await;
-    zd.sim.hold_answers(HoldAnswers::EveryNth(3));
+    zd.sim.hold_answers(HoldAnswers::NthWrite(2));
+    let org = |name: &str| json!({"organization": {"name": name}});
+    assert_eq!(
+        zd.post("/api/v2/organizations.json", org("A")).await.status,
+        201
+    );
     assert_eq!(zd.get("/api/v2/users/count").await.status, 200);
-    assert_eq!(zd.get("/api/v2/users/count").await.status, 200);
-    let third = assert_held(&zd.sim, Box::pin(zd.get("/api/v2/users/count"))).await;
+    let second = assert_held(
+        &zd.sim,
+        Box::pin(zd.post("/api/v2/organizations.json", org("B"))),
+    )
+    .await;
+    assert_eq!(
+        zd.post("/api/v2/organizations.json", org("C")).await.status,
+        201,
+        "the next write is answered while the second still waits"
+    );
     zd.sim.release_answers();
-    assert_eq!(third.await.status, 200);
+    assert_eq!(second.await.status, 201);
 }
 
 #[tokio::test]
