@@ -15,7 +15,8 @@ mod soak;
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  ci                 fmt check, clippy (warnings denied), the test suite, client crate docs
+  ci                 fmt check, clippy (warnings denied, sfzd also without its demo),
+                     the test suite, client crate docs
   fixtures --check   every decision-table row and E-case has a complete replay fixture
   bench              full and incremental sync benchmarks against the sandbox
   soak               long fault-injection and crash/resume runs against the sandbox";
@@ -71,6 +72,22 @@ fn ci() -> Result<()> {
             ],
             env: &[],
             fix: "fix the lints above; reproduce with the same command",
+        },
+        // The operations build: sfzd without the demo's simulators must keep building.
+        Step {
+            args: &[
+                "clippy",
+                "-p",
+                "sfzd",
+                "--no-default-features",
+                "--all-targets",
+                "--locked",
+                "--",
+                "-D",
+                "warnings",
+            ],
+            env: &[],
+            fix: "sfzd must build without its `demo` feature: gate demo-only code with #[cfg(feature = \"demo\")]",
         },
         Step {
             args: &["test", "--workspace", "--locked"],
