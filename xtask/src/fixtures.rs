@@ -11,7 +11,7 @@ use serde_json::Value;
 /// The only fixture format version this check knows.
 const FORMAT: u64 = 1;
 
-/// The E-cases of BEHAVIOR.md section 6.
+/// The E-cases of docs/behavior.md section 6.
 const E_CASES: [&str; 10] = ["E1", "E2", "E3", "E4", "E5", "E6", "E7", "E8", "E9", "E10"];
 
 /// E-cases whose (first) run writes nothing by the rules: E4 (no secondary relationship

@@ -1,4 +1,4 @@
-//! Accounts-to-Organizations decisions (BEHAVIOR.md rule 5 and E9): create, update, or link
+//! Accounts-to-Organizations decisions (docs/behavior.md rule 5 and E9): create, update, or link
 //! an unlinked organization that already has the account's name.
 
 use std::collections::{BTreeMap, HashMap};

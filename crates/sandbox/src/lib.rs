@@ -49,7 +49,7 @@ mod salesforce;
 mod server;
 mod zendesk;
 
-pub use common::{FaultConfig, LoggedRequest, RequestCounts};
+pub use common::{FaultConfig, HoldAnswers, LoggedRequest, RequestCounts};
 pub use generator::{Dataset, GeneratorConfig, ZendeskOrgSeed, ZendeskUserSeed, generate};
 pub use salesforce::{
     Churn, SalesforceSim, SalesforceSimConfig, SalesforceSnapshot, SfAccount, SfContact, SfLead,

@@ -1,4 +1,4 @@
-//! The command line (CLI.md) and what each command does.
+//! The command line (docs/operator.md) and what each command does.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -357,8 +357,8 @@ pub async fn check(args: CheckArgs) -> Exit {
         };
         match options.settings.validate(capabilities) {
             Ok(effective) => println!(
-                "effective mode: {:?}; every prerequisite holds",
-                effective.mode()
+                "effective mode: {}; every prerequisite holds",
+                describe_mode(&effective)
             ),
             Err(err) => {
                 for missing in &err.missing {
@@ -369,6 +369,30 @@ pub async fn check(args: CheckArgs) -> Exit {
         }
     }
     exit
+}
+
+/// The effective mode in an operator's words: what the run will do with users'
+/// organizations and memberships.
+fn describe_mode(effective: &domain::EffectiveSettings) -> &'static str {
+    match effective.mode() {
+        domain::OrganizationMode::Unlinked => {
+            "organizations not linked (no account is linked to an organization; users get no organization)"
+        }
+        domain::OrganizationMode::SingleOrganization => {
+            "single organization (each user has one organization, set from its syncing contact's account)"
+        }
+        domain::OrganizationMode::MultiOrganization
+            if effective.syncs_secondary_relationships() =>
+        {
+            "multiple organizations (memberships added for primary and secondary account relationships; default organizations never moved)"
+        }
+        domain::OrganizationMode::MultiOrganization if effective.creates_memberships() => {
+            "multiple organizations (memberships added for primary account relationships; default organizations never moved)"
+        }
+        domain::OrganizationMode::MultiOrganization => {
+            "multiple organizations (new users get their account's organization; no membership is added and default organizations are never moved)"
+        }
+    }
 }
 
 fn on_off(on: bool) -> &'static str {

@@ -1,6 +1,6 @@
 //! The operator's TOML configuration: parsed, validated and resolved into [`Config`].
 //!
-//! The file format is the one of the operator contract (`CLI.md`). Every section rejects
+//! The file format is the one of the operator contract (`docs/operator.md`). Every section rejects
 //! unknown keys, every error names the file and the key, relative paths are resolved
 //! against the file's directory, and secrets are read from the environment only, into
 //! [`SecretString`]s that never print.

@@ -1,5 +1,5 @@
 //! The `sfzd` binary's pieces: the command line of the operator contract
-//! (`../shared/spec/CLI.md`), the TOML configuration, logging, progress and exit codes.
+//! (`docs/operator.md`), the TOML configuration, logging, progress and exit codes.
 //! The sync itself lives in the `sync` crate; `main.rs` only calls [`main_entry`].
 
 pub mod cli;

@@ -20,7 +20,7 @@ pub struct FieldMapping {
 }
 
 impl Default for FieldMapping {
-    /// The defaults of CLI.md: user name from FirstName and LastName, phone from Phone;
+    /// The defaults of docs/operator.md: user name from FirstName and LastName, phone from Phone;
     /// organization name from Name.
     fn default() -> Self {
         let fields = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();

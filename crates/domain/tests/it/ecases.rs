@@ -1,4 +1,4 @@
-//! The cases beyond the article's tables (BEHAVIOR.md section 6).
+//! The cases beyond the article's tables (docs/behavior.md section 6).
 
 use std::collections::HashMap;
 

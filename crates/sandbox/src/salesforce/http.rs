@@ -53,16 +53,23 @@ pub(crate) async fn handle(State(sim): State<SalesforceSim>, req: Request) -> Re
     let body = to_bytes(req.into_body(), 1024 * 1024)
         .await
         .unwrap_or_default();
-    let (reply, usage, delivery) = {
+    let is_api = path.starts_with("/services/data/");
+    let (reply, usage, delivery, gate) = {
         let mut inner = lock(&sim.inner);
         let reply = inner.process(&method, &path, &raw_query, &headers, &body);
         let usage = format!("api-usage={}/{}", inner.api_used, inner.config.api_max);
-        let delivery = if path.starts_with("/services/data/") {
+        let delivery = if is_api {
             inner.faults.delivery()
         } else {
             Delivery::Normal
         };
-        (reply, usage, delivery)
+        if inner.script.expire_tokens_now(is_api, reply.status) {
+            inner.tokens.clear();
+        }
+        let gate = inner
+            .script
+            .on_request(is_api, is_api && method != Method::GET);
+        (reply, usage, delivery, gate)
     };
     let mut response = Response::new(Body::from(reply.body));
     *response.status_mut() =
@@ -77,7 +84,11 @@ pub(crate) async fn handle(State(sim): State<SalesforceSim>, req: Request) -> Re
     {
         h.insert("sforce-limit-info", v);
     }
-    delivery.apply(response).await
+    let response = delivery.apply(response).await;
+    if let Some(gate) = gate {
+        gate.opened().await;
+    }
+    response
 }
 
 /// `Sforce-Query-Options: batchSize=N`, clamped to Salesforce's 200..=2000.

@@ -17,7 +17,8 @@ use rand::{Rng, SeedableRng};
 pub use model::{SalesforceSnapshot, SfAccount, SfContact, SfLead, SfRelation, sf_id};
 
 use crate::common::{
-    FaultConfig, FaultInjector, LoggedRequest, MonotonicClock, RequestCounts, lock,
+    FaultConfig, FaultInjector, HoldAnswers, LoggedRequest, MonotonicClock, RequestCounts, Script,
+    lock, wait_for_held,
 };
 use crate::server::{RunningServer, bind, serve};
 use crate::{Dataset, SandboxError};
@@ -349,6 +350,8 @@ struct Inner {
     faults: FaultInjector,
     counts: RequestCounts,
     log: Vec<LoggedRequest>,
+    /// Events tests script on the request sequence.
+    script: Script,
 }
 
 /// The contacts [`SalesforceSim::delete_and_readdress`] changed.
@@ -416,6 +419,7 @@ impl SalesforceSim {
             api_used: 0,
             counts: RequestCounts::default(),
             log: Vec::new(),
+            script: Script::new(),
         };
         Self {
             inner: Arc::new(Mutex::new(inner)),
@@ -659,6 +663,40 @@ impl SalesforceSim {
     /// Invalidates every issued token (the next API call answers 401 `INVALID_SESSION_ID`).
     pub fn expire_tokens(&self) {
         lock(&self.inner).tokens.clear();
+    }
+
+    /// Holds back the answers `hold` names until [`SalesforceSim::release_answers`]: the
+    /// requests are processed, their answers wait. Replaces an earlier hold.
+    pub fn hold_answers(&self, hold: HoldAnswers) {
+        lock(&self.inner).script.hold(hold);
+    }
+
+    /// Holds no further answers; those already held wait for
+    /// [`SalesforceSim::release_answers`].
+    pub fn stop_holding(&self) {
+        lock(&self.inner).script.stop_holding();
+    }
+
+    /// Sends every held answer and holds no more.
+    pub fn release_answers(&self) {
+        lock(&self.inner).script.release();
+    }
+
+    /// Returns once an answer is held since the last [`SalesforceSim::hold_answers`].
+    pub async fn answer_held(&self) {
+        let held = lock(&self.inner).script.held();
+        wait_for_held(held, 1).await;
+    }
+
+    /// Answers held since the last [`SalesforceSim::hold_answers`].
+    pub fn held_answers(&self) -> u64 {
+        *lock(&self.inner).script.held().borrow()
+    }
+
+    /// From now on, forgets every issued token after each `answered`-th API request
+    /// answered 200: sessions expire mid-run at exact points, whatever the timing.
+    pub fn expire_tokens_every(&self, answered: u64) {
+        lock(&self.inner).script.expire_tokens_every(answered);
     }
 
     /// Turns "Contacts to Multiple Accounts" on or off.

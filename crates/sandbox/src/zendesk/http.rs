@@ -106,18 +106,29 @@ pub(crate) async fn handle(State(sim): State<ZendeskSim>, req: Request) -> Respo
         Ok(b) => b,
         Err(_) => return respond(Reply::error(400, "BadRequest", "unreadable body")),
     };
-    let (reply, delivery) = {
+    let is_api = path.starts_with("/api/v2/");
+    let (reply, delivery, gate) = {
         let mut inner = lock(&sim.inner);
         inner.bulk_create_accepted = false;
         let reply = inner.process(&method, &path, &raw_query, &headers, &body);
-        let delivery = if path.starts_with("/api/v2/") {
+        let delivery = if is_api {
             inner.delivery_after_processing()
         } else {
             Delivery::Normal
         };
-        (reply, delivery)
+        if inner.script.expire_tokens_now(is_api, reply.status) {
+            inner.tokens.clear();
+        }
+        let gate = inner
+            .script
+            .on_request(is_api, is_api && method != Method::GET);
+        (reply, delivery, gate)
     };
-    delivery.apply(respond(reply)).await
+    let response = delivery.apply(respond(reply)).await;
+    if let Some(gate) = gate {
+        gate.opened().await;
+    }
+    response
 }
 
 fn respond(reply: Reply) -> Response {
@@ -287,6 +298,12 @@ impl Inner {
     fn rate_limited(&mut self) -> Option<u64> {
         let limit = self.config.rate_limit_per_minute? as usize;
         let now = Instant::now();
+        if self.script.budget_spent_now() {
+            // Another client's requests, made just now, fill the window.
+            while self.window.len() < limit {
+                self.window.push_back(now);
+            }
+        }
         let window = self.config.rate_limit_window;
         while self
             .window

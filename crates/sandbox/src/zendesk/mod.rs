@@ -14,7 +14,10 @@ use serde_json::{Map, Value, json};
 
 pub use model::{ZdIdentity, ZdMembership, ZdOrganization, ZdUser, ZendeskSnapshot};
 
-use crate::common::{FaultConfig, FaultInjector, LoggedRequest, RequestCounts, lock};
+use crate::common::{
+    FaultConfig, FaultInjector, HoldAnswers, LoggedRequest, RequestCounts, Script, lock,
+    wait_for_held,
+};
 use crate::server::{RunningServer, bind, serve};
 use crate::{Dataset, SandboxError};
 use state::{Data, ItemError};
@@ -146,6 +149,8 @@ struct Inner {
     drop_bulk_create_answers: u32,
     counts: RequestCounts,
     log: Vec<LoggedRequest>,
+    /// Events tests script on the request sequence.
+    script: Script,
 }
 
 /// Handle to a simulated Zendesk account; clones share the same state.
@@ -179,6 +184,7 @@ impl ZendeskSim {
             drop_bulk_create_answers: 0,
             counts: RequestCounts::default(),
             log: Vec::new(),
+            script: Script::new(),
         };
         Self {
             inner: Arc::new(Mutex::new(inner)),
@@ -319,6 +325,50 @@ impl ZendeskSim {
     /// accepted the submission). Counts down as answers are cut.
     pub fn drop_next_bulk_create_answers(&self, n: u32) {
         lock(&self.inner).drop_bulk_create_answers = n;
+    }
+
+    /// Holds back the answers `hold` names until [`ZendeskSim::release_answers`]: the
+    /// requests are processed (writes applied), their answers wait. Replaces an earlier
+    /// hold.
+    pub fn hold_answers(&self, hold: HoldAnswers) {
+        lock(&self.inner).script.hold(hold);
+    }
+
+    /// Holds no further answers; those already held wait for
+    /// [`ZendeskSim::release_answers`].
+    pub fn stop_holding(&self) {
+        lock(&self.inner).script.stop_holding();
+    }
+
+    /// Sends every held answer and holds no more.
+    pub fn release_answers(&self) {
+        lock(&self.inner).script.release();
+    }
+
+    /// Returns once an answer is held since the last [`ZendeskSim::hold_answers`]: the
+    /// client is waiting at the named request.
+    pub async fn answer_held(&self) {
+        let held = lock(&self.inner).script.held();
+        wait_for_held(held, 1).await;
+    }
+
+    /// Answers held since the last [`ZendeskSim::hold_answers`].
+    pub fn held_answers(&self) -> u64 {
+        *lock(&self.inner).script.held().borrow()
+    }
+
+    /// From now on, forgets every issued OAuth token after each `answered`-th API request
+    /// answered 200: sessions expire mid-run at exact points, whatever the timing.
+    pub fn expire_tokens_every(&self, answered: u64) {
+        lock(&self.inner).script.expire_tokens_every(answered);
+    }
+
+    /// From now on, just before every `requests`-th API request another client of the
+    /// account spends what is left of the rate-limit window, so that request is answered
+    /// 429 with `Retry-After`: a limit the client could not foresee from the headers.
+    /// Needs [`ZendeskSimConfig::rate_limit_per_minute`].
+    pub fn spend_rate_limit_every(&self, requests: u64) {
+        lock(&self.inner).script.spend_budget_every(requests);
     }
 
     /// Creates a user from an API-shaped object (`{"name":..,"email":..,"organization_id":..}`),

@@ -4,7 +4,8 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sandbox::{
-    RunningServer, SalesforceSim, SalesforceSimConfig, SfAccount, SfContact, SfRelation,
+    HoldAnswers, RunningServer, SalesforceSim, SalesforceSimConfig, SfAccount, SfContact,
+    SfRelation,
 };
 use serde_json::{Value, json};
 
@@ -511,4 +512,24 @@ async fn an_eleventh_open_cursor_deletes_the_oldest() {
     assert_eq!(newest.status, 200);
     assert_eq!(newest.body["records"].as_array().map(Vec::len), Some(1));
     assert_eq!(newest.body["done"], true);
+}
+
+#[tokio::test]
+async fn tokens_expire_after_every_nth_answered_request_and_answers_can_be_held() {
+    let sf = Sf::start(SalesforceSimConfig::default()).await;
+    sf.sim.expire_tokens_every(2);
+    assert_eq!(sf.query("SELECT Id FROM Account").await.status, 200);
+    assert_eq!(sf.query("SELECT Id FROM Account").await.status, 200);
+    let expired = sf.query("SELECT Id FROM Account").await;
+    assert_eq!(expired.status, 401);
+    assert_eq!(expired.body[0]["errorCode"], "INVALID_SESSION_ID");
+
+    sf.sim.hold_answers(HoldAnswers::From(1));
+    let mut query = Box::pin(sf.query("SELECT Id FROM Account"));
+    tokio::select! {
+        answer = &mut query => panic!("answered while held: {}", answer.status),
+        () = sf.sim.answer_held() => {}
+    }
+    sf.sim.release_answers();
+    assert_eq!(query.await.status, 401, "still the expired token");
 }

@@ -1,6 +1,6 @@
 //! Runs of the real `sfzd` binary against the sandbox simulators (issue 6): a generated,
 //! mixed data set is synced over HTTP and the final Zendesk state is checked against
-//! oracles computed here from the data set by BEHAVIOR.md's rules, independently of the
+//! oracles computed here from the data set by docs/behavior.md's rules, independently of the
 //! `domain` planner. Idempotence, `--full`, `--dry-run`, incremental runs, single-
 //! organization mode and the E8 prerequisite error are covered too.
 
@@ -200,7 +200,7 @@ path = "state.db"
 
 // ------------------------------------------------------------------ oracles
 
-/// The normalized email of a contact when Zendesk would accept it (BEHAVIOR.md 4: trimmed,
+/// The normalized email of a contact when Zendesk would accept it (docs/behavior.md 4: trimmed,
 /// case-insensitive; no email or an invalid one is not synced).
 fn valid_email(email: Option<&str>) -> Option<String> {
     let email = email?.trim();
@@ -540,7 +540,7 @@ fn check_skipped(dataset: &Dataset, run: &Run) {
     }
 }
 
-/// The report has every key of CLI.md.
+/// The report has every key of docs/operator.md.
 fn check_report_shape(report: &Value) {
     for key in [
         "mode",

@@ -6,6 +6,7 @@
 
 mod bulk;
 mod check;
+mod demo;
 mod e2e;
 mod real_world;
 mod reliability;

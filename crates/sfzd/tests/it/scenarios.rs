@@ -510,7 +510,7 @@ async fn check_run(
             None => failures.push(format!("{what}: no report was written")),
         }
     }
-    // Every skipped record is reported with its reason (BEHAVIOR.md 4, E7).
+    // Every skipped record is reported with its reason (docs/behavior.md 4, E7).
     let skipped = outcome
         .report
         .as_ref()
@@ -598,7 +598,7 @@ async fn replay(name: &str) {
     );
 
     // A full run over both systems as the writes left them: every record is compared again
-    // and nothing differs, so nothing is written (BEHAVIOR.md 5, idempotence).
+    // and nothing differs, so nothing is written (docs/behavior.md 5, idempotence).
     if let Some(after) = &scenario.after {
         let world = Run {
             salesforce: after
