@@ -6,6 +6,7 @@
 
 mod bulk;
 mod check;
+mod continuous;
 mod e2e;
 mod reliability;
 mod scenarios;
