@@ -7,6 +7,7 @@
 mod bulk;
 mod check;
 mod continuous;
+mod deploy;
 mod e2e;
 mod reliability;
 mod scenarios;
