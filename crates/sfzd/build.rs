@@ -5,7 +5,7 @@
 //! the `build-commit` file that `git archive` fills in (see `.gitattributes` beside it),
 //! else the version says the build was made outside a git checkout.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn main() {
@@ -23,6 +23,11 @@ fn main() {
     println!("cargo:rustc-env=SFZD_COMMIT={commit}");
 }
 
+/// This crate's directory, as cargo tells the build script.
+fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from("."), PathBuf::from)
+}
+
 fn is_commit(text: &str) -> bool {
     (7..=64).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
@@ -31,7 +36,7 @@ fn is_commit(text: &str) -> bool {
 fn git(args: &[&str]) -> Option<String> {
     let output = Command::new("git")
         .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(manifest_dir())
         .output()
         .ok()?;
     if !output.status.success() {

@@ -22,7 +22,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use chrono::{DateTime, SecondsFormat, Utc};
 use salesforce_client::SalesforceApi as _;
-use sync::{Engine, RunOutcome, StateStore};
+use sync::{Engine, RunOutcome, StateStore, SyncError};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -355,18 +355,32 @@ pub async fn sync_every(args: SyncArgs, interval: Duration) -> Exit {
     let mut failures: u32 = 0;
     loop {
         let started = Instant::now();
-        let (outcome, remaining) = match run_once(&config, &mut state, cancel.clone()).await {
+        let (mut outcome, remaining) = match run_once(&config, &mut state, cancel.clone()).await {
             Ok(done) => done,
             Err(exit) => return exit,
         };
-        let exit = cli::finish(&outcome, args.report.as_deref());
+        // A run stopped by a signal is said once below, in words that fit a process that
+        // exits 0; `finish` would tell the operator to run again.
+        let interrupted = matches!(outcome.error, Some(SyncError::Interrupted));
+        if interrupted {
+            outcome.error = None;
+        }
+        let mut exit = cli::finish(&outcome, args.report.as_deref());
+        if interrupted {
+            tracing::info!(
+                "the run in flight stopped after its chunk; its state is stored and the next start continues from there"
+            );
+            // It did not finish: counted as an error, like a one-shot run stopped this way.
+            exit = Exit::RunFailed;
+        }
         let failure = match exit {
             Exit::RunFailed | Exit::Config => Some(format!(
                 "{} (run ended {})",
-                outcome.error.as_ref().map_or_else(
-                    || "the report could not be written".to_owned(),
-                    |e| chain(e)
-                ),
+                match (&outcome.error, interrupted) {
+                    (Some(err), _) => chain(err),
+                    (None, true) => "stopped by a signal".to_owned(),
+                    (None, false) => "the report could not be written".to_owned(),
+                },
                 Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)
             )),
             Exit::Ok | Exit::RecordsFailed => None,
