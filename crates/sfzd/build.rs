@@ -71,8 +71,7 @@ fn git_commit() -> Option<String> {
 /// The commit `git archive` wrote into `build-commit` (its `$Format:%H$` placeholder is
 /// replaced in archives only).
 fn archive_commit() -> Option<String> {
-    let text =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("build-commit")).ok()?;
+    let text = std::fs::read_to_string(manifest_dir().join("build-commit")).ok()?;
     let commit = text.trim();
     is_commit(commit).then(|| commit.to_owned())
 }
