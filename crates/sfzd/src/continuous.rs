@@ -387,7 +387,9 @@ pub async fn sync_every(args: SyncArgs, interval: Duration) -> Exit {
         };
         let text = {
             let mut status = lock(&status);
-            status.metrics.record_run(&outcome.report, exit, Utc::now());
+            status
+                .metrics
+                .record_run(&outcome.report, exit, finished_at(&state));
             status.metrics.set_salesforce_daily_api_remaining(remaining);
             status.health.record(Instant::now(), failure);
             status.metrics.encode()
@@ -434,6 +436,16 @@ pub async fn sync_every(args: SyncArgs, interval: Duration) -> Exit {
     }
 }
 
+/// When the last run ended, as the state file's history says (so the metrics and
+/// `sfzd runs` agree to the millisecond); now, if the run could not be recorded.
+fn finished_at(state: &StateStore) -> DateTime<Utc> {
+    state
+        .recent_runs(1)
+        .ok()
+        .and_then(|runs| runs.first()?.finished_at)
+        .unwrap_or_else(Utc::now)
+}
+
 /// Writes the metrics of a one-shot run to `--metrics-file`: that run's counters, with the
 /// last run and last success taken from the state file's history as well.
 pub fn write_one_shot_metrics(
@@ -447,8 +459,7 @@ pub fn write_one_shot_metrics(
     if let Ok(history) = state.recent_runs(HISTORY_AT_START) {
         metrics.remember_history(&history);
     }
-    let finished: DateTime<Utc> = Utc::now();
-    metrics.record_run(&outcome.report, exit, finished);
+    metrics.record_run(&outcome.report, exit, finished_at(state));
     metrics.set_salesforce_daily_api_remaining(salesforce_daily_api_remaining);
     match metrics::write_textfile(path, &metrics.encode()) {
         Ok(()) => exit,
