@@ -644,3 +644,75 @@ async fn runs_before_any_run_says_so() {
     assert!(stdout.contains("no runs recorded yet"), "{stdout}");
     assert!(!Path::new(&world.path("state.db")).exists());
 }
+
+/// SIGTERM while a run writes: the run finishes its chunk, its state is stored, the
+/// process exits 0, and the next run completes the sync.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_during_a_run_lets_it_finish_its_chunk_and_exits_0() {
+    let world = World::start(135, true).await;
+    // Every Zendesk answer takes 30 ms, so the first run is still writing when stopped.
+    world.zendesk.set_faults(FaultConfig {
+        slow_rate: 1.0,
+        slow_delay: Duration::from_millis(30),
+        ..FaultConfig::default()
+    });
+    let config = world.config_arg();
+    let daemon = Daemon::spawn(world.command(&["sync", "--config", &config, "--every", "1h"]));
+    wait_for("the first write", async || {
+        (world.zendesk.counts().writes > 0).then_some(())
+    })
+    .await;
+    daemon.signal("-TERM");
+    let (code, stderr) = daemon.wait().await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("the run in flight stopped after its chunk"),
+        "{stderr}"
+    );
+    let history = world.history();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].outcome.as_deref(), Some("interrupted"));
+
+    // The next run takes over where it stopped and completes.
+    world.zendesk.set_faults(FaultConfig::default());
+    let (code, _, stderr) = world.output(&["sync", "--config", &config]).await;
+    assert_eq!(code, 0, "{stderr}");
+    let (code, _, stderr) = world.output(&["sync", "--config", &config]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        world
+            .history()
+            .last()
+            .unwrap()
+            .report_json
+            .as_deref()
+            .map(|json| {
+                let report: Value = serde_json::from_str(json).unwrap();
+                report["users"]["created"].as_u64().unwrap()
+                    + report["users"]["updated"].as_u64().unwrap()
+            }),
+        Some(0),
+        "after the completing run, nothing is left to write"
+    );
+}
+
+/// `sfzd --version` names the commit the binary was built from.
+#[test]
+fn version_names_the_commit() {
+    let output = Command::new(env!("CARGO_BIN_EXE_sfzd"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let commit = stdout
+        .trim()
+        .strip_prefix(concat!("sfzd ", env!("CARGO_PKG_VERSION"), " (commit "))
+        .and_then(|rest| rest.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("unexpected version line: {stdout}"));
+    assert!(
+        (commit.len() == 12 && commit.bytes().all(|b| b.is_ascii_hexdigit()))
+            || commit == "unknown: built outside a git checkout",
+        "{stdout}"
+    );
+}
