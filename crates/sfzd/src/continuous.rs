@@ -10,7 +10,6 @@
 //! chunk (the engine's cancel flag), then the process exits 0; a second signal exits at
 //! once.
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -279,15 +278,6 @@ async fn run_once(
         .api_usage()
         .map(|usage| usage.remaining());
     Ok((outcome, remaining))
-}
-
-/// Where and how the metrics are published.
-#[derive(Debug, Clone, Default)]
-pub struct Publish {
-    /// `--listen`: serve `/metrics` and `/healthz` here.
-    pub listen: Option<SocketAddr>,
-    /// `--metrics-file`: write the metrics here after each run.
-    pub metrics_file: Option<std::path::PathBuf>,
 }
 
 /// `sfzd sync --config FILE --every INTERVAL`: runs until a stop signal (exit 0), a
