@@ -1,5 +1,6 @@
-//! The `sfzd` binary's pieces: the command line of the operator contract
-//! (`../shared/spec/CLI.md`), the TOML configuration, logging, progress and exit codes.
+//! The `sfzd` binary's pieces: the command line of the operator contract (the README's
+//! commands, configuration, exit status and report), the TOML configuration, logging,
+//! progress and exit codes, continuous mode with its metrics, and the run history.
 //! The sync itself lives in the `sync` crate; `main.rs` only calls [`main_entry`].
 
 pub mod cli;
