@@ -20,7 +20,7 @@ use crate::output;
 /// written; 3 the run finished but some records failed (they are in the report and retried
 /// next run).
 #[derive(Debug, Parser)]
-#[command(name = "sfzd", version, about, long_about)]
+#[command(name = "sfzd", version = crate::VERSION, about, long_about)]
 pub struct Cli {
     /// The command.
     #[command(subcommand)]
@@ -54,6 +54,9 @@ pub enum Command {
     /// Starts the built-in Salesforce and Zendesk simulators on loopback, runs a real sync
     /// against them over HTTP and prints the report; needs no credentials.
     Demo(crate::demo::DemoArgs),
+    /// The run history kept in the state file, newest first: start, mode, dry run,
+    /// duration, outcome and exit status, counts and API calls.
+    Runs(crate::runs::RunsArgs),
 }
 
 /// `sfzd sync`.
@@ -69,9 +72,24 @@ pub struct SyncArgs {
     /// Ignores the stored watermark and considers every record.
     #[arg(long)]
     pub full: bool,
-    /// Also writes the run's report as JSON to this file.
+    /// Also writes the run's report as JSON to this file (with --every: after each run).
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// Continuous mode: an incremental run every INTERVAL (e.g. 30s, 5m, 1h) until SIGINT
+    /// or SIGTERM, holding the state file for the whole process. Failed runs are retried
+    /// with backoff; a configuration error stops with exit status 2; a stop signal lets
+    /// the run in flight finish its chunk, then exits 0.
+    #[arg(long, value_name = "INTERVAL", value_parser = crate::continuous::parse_interval, conflicts_with_all = ["dry_run", "full"])]
+    pub every: Option<std::time::Duration>,
+    /// With --every: serves GET /metrics (Prometheus text format) and GET /healthz (503
+    /// with the reason when the last run failed or no run finished for three intervals
+    /// plus five minutes) on this address, e.g. 127.0.0.1:9184.
+    #[arg(long, value_name = "ADDR", requires = "every")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Writes the metrics after each run to this file, atomically (for node_exporter's
+    /// textfile collector; name it *.prom).
+    #[arg(long, value_name = "FILE")]
+    pub metrics_file: Option<PathBuf>,
 }
 
 /// `sfzd check`.
@@ -213,6 +231,9 @@ fn stop_on_signals(cancel: Arc<AtomicBool>) {
 
 /// `sfzd sync`.
 pub async fn sync(args: SyncArgs) -> Exit {
+    if let Some(interval) = args.every {
+        return crate::continuous::sync_every(args, interval).await;
+    }
     let config = match load_config(&args.config) {
         Ok(config) => config,
         Err(exit) => return exit,
@@ -255,7 +276,20 @@ pub async fn sync(args: SyncArgs) -> Exit {
             "Salesforce daily API usage after the run"
         );
     }
-    finish(&outcome, args.report.as_deref())
+    let exit = finish(&outcome, args.report.as_deref());
+    match &args.metrics_file {
+        Some(path) => crate::continuous::write_one_shot_metrics(
+            path,
+            &state,
+            &outcome,
+            exit,
+            clients
+                .salesforce
+                .api_usage()
+                .map(|usage| usage.remaining()),
+        ),
+        None => exit,
+    }
 }
 
 /// Counts the calls both clients make, for the run's report and history.

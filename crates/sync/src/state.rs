@@ -1105,6 +1105,43 @@ pub fn lock_path(path: &Path) -> PathBuf {
     PathBuf::from(lock)
 }
 
+/// The latest `limit` runs of the state file at `path`, newest first, read without taking
+/// the lock, so the history can be read while a run (or `sfzd sync --every`) holds the
+/// file. The file is opened read-only: nothing is migrated or written.
+///
+/// # Errors
+///
+/// [`StateError::Open`] when the file cannot be opened (or is not a database),
+/// [`StateError::NewerSchema`] for a file of a newer sfzd, [`StateError::Sqlite`] or
+/// [`StateError::Decode`] on a damaged file.
+pub fn read_recent_runs(path: &Path, limit: usize) -> Result<Vec<RunRecord>, StateError> {
+    let open_error = |source| StateError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(open_error)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
+    let found = user_version(&conn).map_err(open_error)?;
+    if found > SCHEMA_VERSION {
+        return Err(StateError::NewerSchema {
+            path: path.to_path_buf(),
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if found == 0 {
+        // Created but never migrated: no run was ever recorded.
+        return Ok(Vec::new());
+    }
+    let store = StateStore {
+        conn,
+        _lock: None,
+        path: Some(path.to_path_buf()),
+    };
+    store.recent_runs(limit)
+}
+
 /// Sets the connection up for crash safety before anything else touches the file.
 fn configure(conn: &Connection, on_disk: bool) -> Result<(), rusqlite::Error> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
@@ -1842,5 +1879,25 @@ mod tests {
             lock_path(Path::new("/var/lib/sfzd/state.db")),
             Path::new("/var/lib/sfzd/state.db.lock")
         );
+    }
+
+    #[test]
+    fn the_history_is_read_while_another_store_holds_the_lock() {
+        let (_dir, path) = temp_state();
+        let mut store = StateStore::open(&path).unwrap();
+        let first = store.begin_run(RunMode::Full, false).unwrap();
+        store.finish_run(first, RunOutcomeKind::Ok, "{\"n\":1}").unwrap();
+        store.begin_run(RunMode::Incremental, false).unwrap();
+        // The store is alive and locked: a reader still sees both runs, newest first.
+        let runs = read_recent_runs(&path, 10).unwrap();
+        assert_eq!(runs.len(), 2);
+        assert_eq!(runs[0].mode, RunMode::Incremental);
+        assert_eq!(runs[0].outcome, None);
+        assert_eq!(runs[1].report_json.as_deref(), Some("{\"n\":1}"));
+        assert_eq!(read_recent_runs(&path, 1).unwrap().len(), 1);
+        drop(store);
+        assert_eq!(read_recent_runs(&path, 10).unwrap().len(), 2);
+        // Reading wrote nothing: the file can still be locked and used.
+        StateStore::open(&path).unwrap();
     }
 }

@@ -288,6 +288,14 @@ impl ZendeskSim {
         lock(&self.inner).config.bulk_user_import = enabled;
     }
 
+    /// Replaces the fault configuration from the next request on, e.g. to start or end an
+    /// outage (`unavailable_rate = 1.0`: every request answered 503) while a client runs.
+    pub fn set_faults(&self, faults: FaultConfig) {
+        let mut inner = lock(&self.inner);
+        inner.faults = FaultInjector::new(faults.clone());
+        inner.config.faults = faults;
+    }
+
     /// Invalidates every issued OAuth token (the next call answers 401).
     pub fn expire_tokens(&self) {
         lock(&self.inner).tokens.clear();

@@ -6,7 +6,9 @@
 
 mod bulk;
 mod check;
+mod continuous;
 mod demo;
+mod deploy;
 mod e2e;
 mod real_world;
 mod reliability;
