@@ -3,8 +3,10 @@
 //! For each data set size the simulators run in this process (a tokio runtime) while the
 //! release `sfzd` binary syncs against them as a child process, so the child's CPU time
 //! and peak memory, read with `wait4(2)`, are the engine's alone. Two runs per size: a
-//! full sync (profile P5, every setting on) on a fresh state, then an incremental sync
-//! after 1% of the contacts changed. Printed per run: Zendesk calls per contact (per
+//! full sync (profile P5, every setting on) on a fresh state of the real-world mix
+//! (`GeneratorConfig::real_world`: internationalized emails, secondary Zendesk identities),
+//! then an incremental sync after 1% of the contacts changed, 0.5% were deleted (syncing
+//! records of shared emails among them) and 0.5% got a new email. Printed per run: Zendesk calls per contact (per
 //! changed contact for the incremental run), Salesforce calls, wall and CPU seconds, peak
 //! memory, the ratio of Zendesk calls to the lower bound the bulk sizes allow, the minutes
 //! the run would take under a 700 requests/minute budget, and each endpoint's calls.
@@ -34,6 +36,10 @@ const BULK_SIZE: u64 = 100;
 const BUDGET_PER_MINUTE: f64 = 700.0;
 /// Share of contacts changed before the incremental run.
 const CHANGED_FRACTION: f64 = 0.01;
+/// Share of contacts deleted before the incremental run.
+const DELETED_FRACTION: f64 = 0.005;
+/// Share of contacts given a new email before the incremental run.
+const READDRESSED_FRACTION: f64 = 0.005;
 /// Endpoints that read a whole Zendesk account; an incremental run must use none.
 const WHOLE_ACCOUNT_READS: &[&str] = &[
     "GET /api/v2/incremental/users/cursor",
@@ -271,7 +277,9 @@ impl BenchResult {
                 run.zendesk.writes,
             );
         }
-        println!("(zd/contact of the incremental run is per changed contact)");
+        println!(
+            "(zd/contact of the incremental run is per changed, deleted or re-addressed contact)"
+        );
         for (name, run) in [("full", &self.full), ("incremental", &self.incremental)] {
             let w = &run.writes;
             println!(
@@ -368,7 +376,7 @@ async fn bench(
         let _ = std::fs::remove_file(stale);
     }
     eprintln!("xtask: generating {contacts} contacts (seed {seed})");
-    let dataset = generate(&GeneratorConfig::new(seed, contacts));
+    let dataset = generate(&GeneratorConfig::real_world(seed, contacts));
     let zendesk_config = ZendeskSimConfig::default();
     let salesforce_config = SalesforceSimConfig::default();
     let (zendesk, _zendesk_server) = ZendeskSim::start(zendesk_config.clone()).await?;
@@ -385,8 +393,14 @@ async fn bench(
 
     eprintln!("xtask: full run, {contacts} contacts");
     let full = measure(launcher, binary, dir, "full", &config, sims).await?;
-    let changed = salesforce.change_fraction(CHANGED_FRACTION, seed).len();
-    eprintln!("xtask: incremental run after {changed} changed contacts");
+    let updated = salesforce.change_fraction(CHANGED_FRACTION, seed).len();
+    let churn = salesforce.delete_and_readdress(DELETED_FRACTION, READDRESSED_FRACTION, seed);
+    let changed = updated + churn.deleted.len() + churn.readdressed.len();
+    eprintln!(
+        "xtask: incremental run after {updated} changed, {} deleted and {} re-addressed contacts",
+        churn.deleted.len(),
+        churn.readdressed.len()
+    );
     let incremental = measure(launcher, binary, dir, "incremental", &config, sims).await?;
     if incremental.report["mode"] != "incremental" {
         bail!(

@@ -16,8 +16,8 @@ mod soak;
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  ci                 fmt check, clippy (warnings denied), the test suite, client crate docs,
-                     fixtures --check
+  ci                 fmt check, clippy (warnings denied, sfzd also without its demo),
+                     the test suite, client crate docs, fixtures --check
   fixtures --record  record the scenario fixtures from sfzd runs against the sandbox
   fixtures --check   every decision-table row and E-case has a fixture equal to a fresh recording
   bench              full and incremental sync benchmarks against the sandbox
@@ -75,6 +75,22 @@ fn ci() -> Result<()> {
             env: &[],
             fix: "fix the lints above; reproduce with the same command",
         },
+        // The operations build: sfzd without the demo's simulators must keep building.
+        Step {
+            args: &[
+                "clippy",
+                "-p",
+                "sfzd",
+                "--no-default-features",
+                "--all-targets",
+                "--locked",
+                "--",
+                "-D",
+                "warnings",
+            ],
+            env: &[],
+            fix: "sfzd must build without its `demo` feature: gate demo-only code with #[cfg(feature = \"demo\")]",
+        },
         Step {
             args: &["test", "--workspace", "--locked"],
             env: &[],
@@ -120,71 +136,4 @@ fn run_cargo(step: &Step) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
-    //! Tidy checks over the workspace itself.
-
-    use std::path::Path;
-
-    /// The arrows of ARCHITECTURE.md: which workspace crates each crate may depend on.
-    const ALLOWED: &[(&str, &[&str])] = &[
-        ("domain", &[]),
-        ("zendesk-client", &[]),
-        ("salesforce-client", &[]),
-        ("sandbox", &[]),
-        ("sync", &["domain", "zendesk-client", "salesforce-client"]),
-        (
-            "sfzd",
-            &[
-                "sync",
-                "domain",
-                "zendesk-client",
-                "salesforce-client",
-                "sandbox",
-            ],
-        ),
-    ];
-
-    /// Workspace crates named as dependencies (any section) in a manifest.
-    fn workspace_dependencies(manifest: &str) -> Vec<String> {
-        let crates: Vec<&str> = ALLOWED.iter().map(|(name, _)| *name).collect();
-        let mut in_deps = false;
-        let mut found = Vec::new();
-        for line in manifest.lines().map(str::trim) {
-            if line.starts_with('[') {
-                in_deps = line.contains("dependencies");
-                continue;
-            }
-            let name = line.split(['=', '.', ' ']).next().unwrap_or_default();
-            if in_deps && crates.contains(&name) {
-                found.push(name.to_owned());
-            }
-        }
-        found
-    }
-
-    #[test]
-    fn dependencies_point_down() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        for (name, allowed) in ALLOWED {
-            let manifest =
-                std::fs::read_to_string(root.join("crates").join(name).join("Cargo.toml"))
-                    .unwrap_or_else(|e| panic!("crates/{name}/Cargo.toml: {e}"));
-            // A crate may name itself as a dev-dependency to test its own features.
-            for dependency in workspace_dependencies(&manifest)
-                .into_iter()
-                .filter(|d| d != name)
-            {
-                assert!(
-                    allowed.contains(&dependency.as_str()),
-                    "crates/{name} depends on {dependency}, against ARCHITECTURE.md's arrows"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn the_check_sees_a_wrong_arrow() {
-        let manifest = "[package]\nname = \"domain\"\n[dependencies]\nsync.workspace = true\n";
-        assert_eq!(workspace_dependencies(manifest), vec!["sync".to_owned()]);
-    }
-}
+mod tidy;

@@ -2,19 +2,22 @@
 //! Zendesk user.
 //!
 //! Zendesk emails are unique and compared case-insensitively; Salesforce emails are free
-//! text. An email is trimmed and lower-cased, then checked against what Zendesk would
-//! refuse, so a bad address is reported with a reason instead of failing a bulk job.
+//! text. An email is trimmed and lower-cased. Only a value that cannot be an address at all
+//! is refused here (docs/behavior.md, "Emails: Zendesk is the judge"): everything else,
+//! internationalized addresses included, is sent, and a refusal by Zendesk is reported
+//! with Zendesk's own message and remembered.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// A normalized (trimmed, lower-case) email address that Zendesk would accept.
+/// A normalized (trimmed, lower-case) email address: the one form used everywhere an
+/// email is compared, grouped, stored or looked up.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Email(String);
 
-/// Why an email cannot be synced.
+/// Why a value cannot be an email address.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum EmailError {
@@ -24,28 +27,19 @@ pub enum EmailError {
     /// Longer than the 254 characters an address may have.
     #[error("email is longer than 254 characters")]
     TooLong,
-    /// Not exactly one `@` separating a local part and a domain.
+    /// Not exactly one `@` between a non-empty name and a non-empty domain.
     #[error("email must have exactly one `@` between a name and a domain")]
     Shape,
-    /// A character Zendesk does not accept (white space, quotes, backslashes, non-ASCII).
-    #[error("email contains the character {0:?}, which Zendesk does not accept")]
+    /// White space or a control character inside the address.
+    #[error("email contains the character {0:?}, which no address may contain")]
     Character(char),
-    /// The part before the `@` is malformed (empty, too long, dots at the ends or doubled).
-    #[error("the part before `@` is not valid")]
-    LocalPart,
-    /// The domain is malformed (no dot, empty labels, bad hyphens, no top-level domain).
-    #[error("the domain `{0}` is not valid")]
-    Domain(String),
 }
 
-/// Characters allowed in the local part besides ASCII letters and digits (RFC 5322 atext and dots).
-const LOCAL_SPECIALS: &str = "!#$%&'*+/=?^_`{|}~.-";
-
 impl Email {
-    /// Normalizes and validates a raw email.
+    /// Normalizes a raw email, refusing only what cannot be an address at all.
     ///
     /// # Errors
-    /// Returns [`EmailError`] with the reason Zendesk would refuse the address.
+    /// Returns [`EmailError`] naming why the value is not an address.
     pub fn parse(raw: &str) -> Result<Self, EmailError> {
         let trimmed = raw.trim();
         if trimmed.is_empty() {
@@ -56,57 +50,27 @@ impl Email {
         }
         if let Some(bad) = trimmed
             .chars()
-            .find(|c| !c.is_ascii() || c.is_ascii_whitespace() || c.is_ascii_control())
+            .find(|c| c.is_whitespace() || c.is_control())
         {
             return Err(EmailError::Character(bad));
         }
-        let normalized = trimmed.to_ascii_lowercase();
-        let (local, domain) = match normalized.split_once('@') {
-            Some((local, domain)) if !domain.contains('@') => (local, domain),
+        match trimmed.split_once('@') {
+            Some((local, domain))
+                if !local.is_empty() && !domain.is_empty() && !domain.contains('@') => {}
             _ => return Err(EmailError::Shape),
-        };
-        if let Some(bad) = local
-            .chars()
-            .find(|c| !c.is_ascii_alphanumeric() && !LOCAL_SPECIALS.contains(*c))
-        {
-            return Err(EmailError::Character(bad));
         }
-        if local.is_empty()
-            || local.len() > 64
-            || local.starts_with('.')
-            || local.ends_with('.')
-            || local.contains("..")
-        {
-            return Err(EmailError::LocalPart);
-        }
-        if !valid_domain(domain) {
-            return Err(EmailError::Domain(domain.to_owned()));
-        }
-        Ok(Self(normalized))
+        Ok(Self(trimmed.to_lowercase()))
     }
 
     /// The normalized address.
     pub fn as_str(&self) -> &str {
         &self.0
     }
-}
 
-fn valid_domain(domain: &str) -> bool {
-    let labels: Vec<&str> = domain.split('.').collect();
-    let Some(tld) = labels.last() else {
-        return false;
-    };
-    labels.len() >= 2
-        && domain.len() <= 253
-        && tld.len() >= 2
-        && tld.chars().all(|c| c.is_ascii_alphabetic())
-        && labels.iter().all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        })
+    /// Whether `raw` (any spelling, with or without surrounding space) is this address.
+    pub fn matches(&self, raw: &str) -> bool {
+        Email::parse(raw).is_ok_and(|other| other == *self)
+    }
 }
 
 impl TryFrom<String> for Email {
@@ -147,26 +111,17 @@ mod tests {
     }
 
     #[test]
-    fn refuses_what_zendesk_would_refuse() {
+    fn refuses_only_what_cannot_be_an_address() {
         let cases = [
             ("", EmailError::Missing),
             ("   ", EmailError::Missing),
             ("no-at-sign.example.com", EmailError::Shape),
             ("a@b@example.com", EmailError::Shape),
+            ("@example.com", EmailError::Shape),
+            ("ann@", EmailError::Shape),
             ("ann smith@example.com", EmailError::Character(' ')),
-            ("ann\\smith@example.com", EmailError::Character('\\')),
-            ("\"ann\"@example.com", EmailError::Character('"')),
-            ("zoë@example.com", EmailError::Character('ë')),
-            (".ann@example.com", EmailError::LocalPart),
-            ("ann..b@example.com", EmailError::LocalPart),
-            ("@example.com", EmailError::LocalPart),
-            ("ann@localhost", EmailError::Domain("localhost".into())),
-            ("ann@-bad.com", EmailError::Domain("-bad.com".into())),
-            ("ann@example.c0m", EmailError::Domain("example.c0m".into())),
-            (
-                "ann@example..com",
-                EmailError::Domain("example..com".into()),
-            ),
+            ("ann\tsmith@example.com", EmailError::Character('\t')),
+            ("ann\u{7}@example.com", EmailError::Character('\u{7}')),
         ];
         for (raw, expected) in cases {
             assert_eq!(Email::parse(raw), Err(expected), "{raw:?}");
@@ -175,13 +130,42 @@ mod tests {
         assert_eq!(Email::parse(&long), Err(EmailError::TooLong));
     }
 
+    #[test]
+    fn internationalized_and_odd_but_possible_addresses_are_sent_to_zendesk() {
+        // Zendesk is the judge of these: the product does not guess its rules (E12).
+        for raw in [
+            "jörg@müller.de",
+            "zoë@example.com",
+            "\"ann\"@example.com",
+            ".ann@example.com",
+            "ann@localhost",
+            "用户@例子.广告",
+        ] {
+            assert!(Email::parse(raw).is_ok(), "{raw:?}");
+        }
+        assert_eq!(
+            Email::parse(" JÖRG@Müller.DE ").unwrap().as_str(),
+            "jörg@müller.de"
+        );
+        assert!(
+            Email::parse("jörg@müller.de")
+                .unwrap()
+                .matches("JÖRG@MÜLLER.DE")
+        );
+        assert!(
+            !Email::parse("jörg@müller.de")
+                .unwrap()
+                .matches("jorg@muller.de")
+        );
+    }
+
     proptest! {
         #[test]
         fn parsing_never_panics_and_is_idempotent(raw in "\\PC{0,80}") {
             if let Ok(email) = Email::parse(&raw) {
                 let again = Email::parse(email.as_str()).unwrap();
                 prop_assert_eq!(&again, &email);
-                prop_assert_eq!(email.as_str(), email.as_str().trim().to_ascii_lowercase());
+                prop_assert_eq!(email.as_str(), email.as_str().trim().to_lowercase());
             }
         }
 

@@ -1,4 +1,4 @@
-//! Grouping contacts by email and choosing each group's syncing record (BEHAVIOR.md section 4).
+//! Grouping contacts by email and choosing each group's syncing record (docs/behavior.md section 4).
 
 use std::collections::BTreeMap;
 

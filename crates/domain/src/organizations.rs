@@ -1,4 +1,4 @@
-//! Accounts-to-Organizations decisions (BEHAVIOR.md rule 5 and E9): create, update, or link
+//! Accounts-to-Organizations decisions (docs/behavior.md rule 5 and E9): create, update, or link
 //! an unlinked organization that already has the account's name.
 
 use std::collections::{BTreeMap, HashMap};
@@ -171,8 +171,9 @@ pub fn plan_organizations(
         decisions.push(match index.named(name) {
             Some(existing) => match &existing.external_id {
                 None => {
-                    let mut fields = changed_fields(&account.fields, &existing.fields);
-                    fields.remove("name");
+                    // The name matched case-insensitively; its exact spelling is a mapped
+                    // field like any other, written with the link (E9).
+                    let fields = changed_fields(&account.fields, &existing.fields);
                     OrganizationDecision::Act(OrganizationAction::Link {
                         account: account.id.clone(),
                         organization: existing.id,

@@ -1,5 +1,5 @@
 //! The decision function for one email group: from the group, its accounts' links, the
-//! matched user and the settings to a plan of actions (BEHAVIOR.md section 4, rules 1-4).
+//! matched user and the settings to a plan of actions (docs/behavior.md section 4, rules 1-4).
 //!
 //! Every action carries the rules that caused it and every decision not to act leaves a
 //! [`Note`] with its rule, so a dry run explains itself in the article's terms.

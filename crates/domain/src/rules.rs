@@ -7,7 +7,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// A rule of BEHAVIOR.md that caused an action, a skip or a decision not to act.
+/// A rule of docs/behavior.md that caused an action, a skip or a decision not to act.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]

@@ -1,5 +1,5 @@
 //! Settings of the integration, the Zendesk and Salesforce capabilities they depend on, and
-//! the mode they add up to (BEHAVIOR.md section 2).
+//! the mode they add up to (docs/behavior.md section 2).
 //!
 //! [`Settings::validate`] is the only way to obtain [`EffectiveSettings`], so the rules never
 //! see a combination whose prerequisites are missing.
@@ -9,7 +9,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 /// Which Salesforce object becomes Zendesk users.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum PersonObject {
     /// Contacts (the default).
@@ -142,7 +142,7 @@ pub struct EffectiveSettings {
 }
 
 impl Settings {
-    /// Checks every prerequisite of BEHAVIOR.md section 2 and derives the mode.
+    /// Checks every prerequisite of docs/behavior.md section 2 and derives the mode.
     ///
     /// # Errors
     /// Returns a [`PrerequisiteError`] naming every missing prerequisite.

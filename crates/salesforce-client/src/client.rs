@@ -13,12 +13,18 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
 
-use crate::api::{QueryPage, SalesforceApi};
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+
+use crate::api::{DeletedRecords, QueryPage, SalesforceApi};
 use crate::config::{SalesforceAuth, SalesforceConfig, check_url};
 use crate::error::{Result, SalesforceError, TransportKind, excerpt};
 use crate::queries::ACR_PROBE;
 use crate::retry::{self, Outcome};
-use crate::usage::{ApiUsage, CallCounts, ENDPOINT_QUERY, ENDPOINT_QUERY_MORE, ENDPOINT_TOKEN};
+use crate::usage::{
+    ApiUsage, CallCounts, ENDPOINT_DELETED, ENDPOINT_QUERY, ENDPOINT_QUERY_ALL,
+    ENDPOINT_QUERY_MORE, ENDPOINT_TOKEN,
+};
 
 const TOKEN_PATH: &str = "/services/oauth2/token";
 const LIMIT_INFO_HEADER: &str = "Sforce-Limit-Info";
@@ -74,6 +80,14 @@ struct Raw {
 enum Target<'a> {
     Query(&'a str),
     QueryMore(&'a str),
+    /// `queryAll`: like `Query`, with deleted and merged records.
+    QueryAll(&'a str),
+    /// `sobjects/{object}/deleted/?start=..&end=..`.
+    Deleted {
+        object: &'a str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    },
 }
 
 #[derive(Deserialize)]
@@ -358,9 +372,15 @@ impl HttpSalesforceClient {
     }
 
     async fn get_page(&self, target: Target<'_>) -> Result<QueryPage> {
+        self.get_json(target).await
+    }
+
+    async fn get_json<T: DeserializeOwned>(&self, target: Target<'_>) -> Result<T> {
         let endpoint = match target {
             Target::Query(_) => ENDPOINT_QUERY,
             Target::QueryMore(_) => ENDPOINT_QUERY_MORE,
+            Target::QueryAll(_) => ENDPOINT_QUERY_ALL,
+            Target::Deleted { .. } => ENDPOINT_DELETED,
         };
         let mut session = self.session().await?;
         let mut reauthenticated = false;
@@ -401,13 +421,47 @@ impl HttpSalesforceClient {
 
     fn target_url(&self, target: &Target<'_>, instance: &Url) -> Result<Url> {
         match target {
-            Target::Query(soql) => {
-                let path = format!("/services/data/v{}/query", self.inner.config.api_version);
+            Target::Query(soql) | Target::QueryAll(soql) => {
+                let resource = match target {
+                    Target::QueryAll(_) => "queryAll",
+                    _ => "query",
+                };
+                let path = format!(
+                    "/services/data/v{}/{resource}",
+                    self.inner.config.api_version
+                );
                 let mut url = instance
                     .join(&path)
                     .map_err(|e| SalesforceError::InvalidConfig(format!("instance_url: {e}")))?;
                 // form-urlencoding turns `+` into %2B and `'` into %27, so literals survive intact.
                 url.query_pairs_mut().append_pair("q", soql);
+                Ok(url)
+            }
+            Target::Deleted { object, start, end } => {
+                // An API name is letters, digits and underscores (`Contact`, `Foo__c`);
+                // anything else would change the path.
+                if object.is_empty()
+                    || !object
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                {
+                    return Err(SalesforceError::InvalidConfig(format!(
+                        "`{}` is not an sObject API name",
+                        excerpt(object)
+                    )));
+                }
+                let path = format!(
+                    "/services/data/v{}/sobjects/{object}/deleted/",
+                    self.inner.config.api_version
+                );
+                let mut url = instance
+                    .join(&path)
+                    .map_err(|e| SalesforceError::InvalidConfig(format!("instance_url: {e}")))?;
+                // ISO 8601 with an explicit UTC offset; the `+` is percent-encoded here.
+                let stamp = |t: &DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%S+00:00").to_string();
+                url.query_pairs_mut()
+                    .append_pair("start", &stamp(start))
+                    .append_pair("end", &stamp(end));
                 Ok(url)
             }
             Target::QueryMore(next) => {
@@ -425,7 +479,7 @@ impl HttpSalesforceClient {
         }
     }
 
-    fn interpret(&self, raw: Raw) -> Result<QueryPage> {
+    fn interpret<T: DeserializeOwned>(&self, raw: Raw) -> Result<T> {
         if (200..300).contains(&raw.status) {
             return serde_json::from_str(&raw.body).map_err(|e| SalesforceError::Decode {
                 status: raw.status,
@@ -505,6 +559,19 @@ impl SalesforceApi for HttpSalesforceClient {
 
     async fn query_more(&self, next_records_url: &str) -> Result<QueryPage> {
         self.get_page(Target::QueryMore(next_records_url)).await
+    }
+
+    async fn query_all_rows(&self, soql: &str) -> Result<QueryPage> {
+        self.get_page(Target::QueryAll(soql)).await
+    }
+
+    async fn deleted_records(
+        &self,
+        object: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<DeletedRecords> {
+        self.get_json(Target::Deleted { object, start, end }).await
     }
 
     async fn account_contact_relation_available(&self) -> Result<bool> {

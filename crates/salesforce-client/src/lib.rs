@@ -9,6 +9,9 @@
 //!   per endpoint and the org's API usage from `Sforce-Limit-Info`.
 //! - [`query_stream`] and the helpers in [`reads`] follow `nextRecordsUrl` and decode
 //!   records into [`Account`], [`Contact`], [`Lead`] and [`AccountContactRelation`].
+//! - Deletions: [`query_all_rows_stream`] runs a statement through `queryAll` (Recycle Bin
+//!   included; [`queries::deleted_people`] selects deleted people since a watermark), and
+//!   [`SalesforceApi::deleted_records`] reads the `sobjects/{type}/deleted` log.
 //! - [`soql`] escapes literals and chunks `IN` lists; [`queries`] builds the sync's statements.
 //!
 //! # Example
@@ -54,8 +57,9 @@ mod usage;
 #[cfg(any(test, feature = "mock"))]
 pub use api::MockSalesforceApi;
 pub use api::{
-    QueryPage, SalesforceApi, decode_records, page_stream, query_all, query_stream,
-    query_stream_many,
+    DeletedRecord, DeletedRecords, QueryPage, SalesforceApi, decode_records, page_stream,
+    page_stream_all_rows, query_all, query_all_rows_stream, query_all_rows_stream_many,
+    query_stream, query_stream_many,
 };
 pub use client::HttpSalesforceClient;
 pub use config::{
@@ -70,7 +74,10 @@ pub use records::{
 pub use retry::RetryConfig;
 pub use secrecy::SecretString;
 pub use url::Url;
-pub use usage::{ApiUsage, CallCounts, ENDPOINT_QUERY, ENDPOINT_QUERY_MORE, ENDPOINT_TOKEN};
+pub use usage::{
+    ApiUsage, CallCounts, ENDPOINT_DELETED, ENDPOINT_QUERY, ENDPOINT_QUERY_ALL,
+    ENDPOINT_QUERY_MORE, ENDPOINT_TOKEN,
+};
 
 /// Compiles the README's examples as doctests so they cannot drift from the API.
 #[cfg(doctest)]

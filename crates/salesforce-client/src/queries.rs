@@ -83,6 +83,34 @@ pub fn changed_people(
     watermark(object.select(fields, filter), since).build()
 }
 
+/// Fields of [`deleted_people`]: what a deleted person's hand-over needs (which email
+/// group lost a member, and when).
+pub const DELETED_PERSON_FIELDS: &[&str] = &["Id", "Email", "IsDeleted", "SystemModstamp"];
+
+/// Contacts or leads deleted after `since` (all deleted ones in the Recycle Bin when
+/// `None`): `SELECT Id, Email, IsDeleted, SystemModstamp FROM Contact|Lead WHERE
+/// IsDeleted = true [AND SystemModstamp > since] ORDER BY SystemModstamp, Id`.
+///
+/// Only the `queryAll` resource returns deleted rows: run it with
+/// [`SalesforceApi::query_all_rows`](crate::SalesforceApi::query_all_rows) or
+/// [`reads::deleted_people`](crate::reads::deleted_people); through `query` it always
+/// answers nothing. Deleting a record sets its `SystemModstamp`, so the watermark works
+/// as for changed records. The operator's filter is not applied: a deleted record that
+/// matched it when it was synced must still be handed over, and one that did not is
+/// simply unknown to the caller. Converted leads are not excluded either (a deleted
+/// lead is gone whatever it was).
+pub fn deleted_people(object: PersonObject, since: Option<DateTime<Utc>>) -> String {
+    let select = Select::new(object.api_name())
+        .fields(DELETED_PERSON_FIELDS)
+        .condition("IsDeleted = true");
+    let select = match since {
+        Some(ts) => select.condition(format!("SystemModstamp > {}", soql::datetime(ts))),
+        None => select,
+    };
+    // Ordered even without a watermark, so a caller can advance one from the rows seen.
+    select.order_by(WATERMARK_ORDER).build()
+}
+
 /// Contacts or (unconverted) leads whose `Email` is one of `emails`, in chunks within
 /// the default [`ChunkLimits`]. Emails are compared case-insensitively by Salesforce,
 /// so duplicates differing only in case are sent once; blank emails are skipped.
@@ -304,6 +332,21 @@ mod tests {
         assert_eq!(qs.len(), 3, "500 + 500 + 1");
         assert_eq!(qs[0].matches("'001").count(), 500);
         assert_eq!(qs[2].matches("'001").count(), 1);
+    }
+
+    #[test]
+    fn deleted_people_select_the_recycle_bin_since_the_watermark() {
+        assert_eq!(
+            deleted_people(PersonObject::Contact, Some(ts())),
+            "SELECT Id, Email, IsDeleted, SystemModstamp FROM Contact \
+             WHERE IsDeleted = true AND SystemModstamp > 2024-01-31T23:01:01Z \
+             ORDER BY SystemModstamp, Id"
+        );
+        assert_eq!(
+            deleted_people(PersonObject::Lead, None),
+            "SELECT Id, Email, IsDeleted, SystemModstamp FROM Lead \
+             WHERE IsDeleted = true ORDER BY SystemModstamp, Id"
+        );
     }
 
     #[test]

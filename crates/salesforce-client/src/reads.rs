@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 use futures::Stream;
 
-use crate::api::{SalesforceApi, query_stream, query_stream_many};
+use crate::api::{SalesforceApi, query_all_rows_stream, query_stream, query_stream_many};
 use crate::error::Result;
 use crate::queries::{self, PersonObject};
 use crate::records::{Account, AccountContactRelation, Contact, Lead};
@@ -47,6 +47,17 @@ pub fn changed_leads<'a>(
         api,
         queries::changed_people(PersonObject::Lead, fields, filter, since),
     )
+}
+
+/// Contacts or leads deleted after `since` ([`queries::deleted_people`], run through
+/// `queryAll`), decoded as [`Contact`] (a deleted lead has the same fields that matter
+/// here: `Id`, `Email`, `IsDeleted`, `SystemModstamp`).
+pub fn deleted_people<'a>(
+    api: &'a dyn SalesforceApi,
+    object: PersonObject,
+    since: Option<DateTime<Utc>>,
+) -> impl Stream<Item = Result<Vec<Contact>>> + Send + 'a {
+    query_all_rows_stream(api, queries::deleted_people(object, since))
 }
 
 /// Contacts with one of `emails` ([`queries::people_by_emails`]).
@@ -132,6 +143,28 @@ mod tests {
                 .expect("relations");
         assert_eq!(rels.concat()[0].account_id, "001A");
         assert!(rels.concat()[0].is_direct);
+    }
+
+    #[tokio::test]
+    async fn deleted_people_run_through_query_all() {
+        let mut mock = MockSalesforceApi::new();
+        mock.expect_query().never();
+        mock.expect_query_all_rows()
+            .withf(|q| q.starts_with("SELECT Id, Email, IsDeleted, SystemModstamp FROM Lead"))
+            .times(1)
+            .returning(|_| {
+                Ok(QueryPage::last(vec![json!({
+                    "attributes": {"type": "Lead"},
+                    "Id": "00QA", "Email": "gone@example.com", "IsDeleted": true,
+                    "SystemModstamp": "2024-01-31T23:01:01.000+0000"
+                })]))
+            });
+        let gone: Vec<Vec<Contact>> = deleted_people(&mock, PersonObject::Lead, None)
+            .try_collect()
+            .await
+            .expect("deleted");
+        assert!(gone.concat()[0].is_deleted);
+        assert_eq!(gone.concat()[0].email.as_deref(), Some("gone@example.com"));
     }
 
     #[tokio::test]

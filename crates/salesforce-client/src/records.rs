@@ -58,6 +58,10 @@ pub struct Contact {
         deserialize_with = "datetime::option"
     )]
     pub system_modstamp: Option<DateTime<Utc>>,
+    /// `IsDeleted`: true for a record in the Recycle Bin, which only `queryAll` returns.
+    /// Not among [`CONTACT_FIELDS`]: `false` unless the query selected it.
+    #[serde(rename = "IsDeleted", default, skip_serializing_if = "is_false")]
+    pub is_deleted: bool,
     /// Every other selected field, by API name.
     #[serde(flatten, deserialize_with = "without_attributes")]
     pub fields: Map<String, Value>,
@@ -94,6 +98,10 @@ pub struct Lead {
     /// `ConvertedContactId`: the Contact a converted lead became.
     #[serde(rename = "ConvertedContactId", default)]
     pub converted_contact_id: Option<String>,
+    /// `IsDeleted`: true for a record in the Recycle Bin, which only `queryAll` returns.
+    /// Not among [`LEAD_FIELDS`]: `false` unless the query selected it.
+    #[serde(rename = "IsDeleted", default, skip_serializing_if = "is_false")]
+    pub is_deleted: bool,
     /// Every other selected field, by API name.
     #[serde(flatten, deserialize_with = "without_attributes")]
     pub fields: Map<String, Value>,
@@ -159,6 +167,12 @@ pub const RELATION_FIELDS: &[&str] = &[
     "SystemModstamp",
 ];
 
+/// Serde helper: leaves `IsDeleted: false` out of serialized records, so records read
+/// without the field round-trip unchanged.
+fn is_false(value: &bool) -> bool {
+    !*value
+}
+
 fn without_attributes<'de, D: Deserializer<'de>>(d: D) -> Result<Map<String, Value>, D::Error> {
     let mut map = Map::deserialize(d)?;
     map.remove("attributes");
@@ -190,6 +204,70 @@ pub mod datetime {
             Some(s) => parse(&s).map(Some).ok_or_else(|| {
                 serde::de::Error::custom(format!("invalid Salesforce dateTime {s:?}"))
             }),
+        }
+    }
+
+    /// Formats a dateTime the way the API sends it: `2013-05-20T20:49:32.000+0000`.
+    pub fn format(t: &DateTime<Utc>) -> String {
+        t.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string()
+    }
+
+    /// `#[serde(with = "...")]` helper for required dateTime fields.
+    pub mod required {
+        use chrono::{DateTime, Utc};
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        /// Writes the API's format ([`super::format`]).
+        ///
+        /// # Errors
+        ///
+        /// Only the serializer's own errors.
+        pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_str(&super::format(t))
+        }
+
+        /// Reads what [`super::parse`] accepts.
+        ///
+        /// # Errors
+        ///
+        /// Fails for anything but a dateTime string.
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+            let s = String::deserialize(d)?;
+            super::parse(&s).ok_or_else(|| {
+                serde::de::Error::custom(format!("invalid Salesforce dateTime {s:?}"))
+            })
+        }
+    }
+
+    /// `#[serde(with = "...")]` helper for optional dateTime fields (`null` or absent).
+    pub mod optional {
+        use chrono::{DateTime, Utc};
+        use serde::{Deserializer, Serializer};
+
+        /// Writes the API's format, or `null`.
+        ///
+        /// # Errors
+        ///
+        /// Only the serializer's own errors.
+        pub fn serialize<S: Serializer>(
+            t: &Option<DateTime<Utc>>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            match t {
+                Some(t) => s.serialize_some(&super::format(t)),
+                None => s.serialize_none(),
+            }
+        }
+
+        /// Reads `null` or what [`super::parse`] accepts.
+        ///
+        /// # Errors
+        ///
+        /// Fails for anything but `null` or a dateTime string.
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<DateTime<Utc>>, D::Error> {
+            super::option(d)
         }
     }
 }
@@ -260,11 +338,23 @@ mod tests {
             ),
             is_converted: true,
             converted_contact_id: Some("003000000000001AAA".into()),
+            is_deleted: true,
             fields: Map::new(),
         };
         let back: Lead =
             serde_json::from_value(serde_json::to_value(&lead).expect("json")).expect("lead");
         assert_eq!(back, lead);
+        let live: Contact =
+            serde_json::from_value(serde_json::json!({"Id": "003A"})).expect("contact");
+        assert!(!live.is_deleted, "IsDeleted not selected reads as false");
+        assert!(
+            !serde_json::to_value(&live)
+                .expect("json")
+                .as_object()
+                .expect("object")
+                .contains_key("IsDeleted"),
+            "a live record serializes without IsDeleted"
+        );
     }
 
     #[test]

@@ -6,8 +6,13 @@ use std::collections::BTreeMap;
 pub const ENDPOINT_TOKEN: &str = "POST /services/oauth2/token";
 /// Endpoint label of first query pages in [`CallCounts`].
 pub const ENDPOINT_QUERY: &str = "GET query";
-/// Endpoint label of follow-up pages (`nextRecordsUrl`) in [`CallCounts`].
+/// Endpoint label of follow-up pages (`nextRecordsUrl`) in [`CallCounts`], for `query`
+/// and `queryAll` results alike.
 pub const ENDPOINT_QUERY_MORE: &str = "GET queryMore";
+/// Endpoint label of first `queryAll` pages in [`CallCounts`].
+pub const ENDPOINT_QUERY_ALL: &str = "GET queryAll";
+/// Endpoint label of `sobjects/{type}/deleted` requests in [`CallCounts`].
+pub const ENDPOINT_DELETED: &str = "GET sobjects/{type}/deleted";
 
 /// The org's daily API usage as last reported by Salesforce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

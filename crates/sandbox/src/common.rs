@@ -33,6 +33,11 @@ pub struct FaultConfig {
     /// Fraction (0.0..=1.0) of the items of Zendesk bulk jobs (users, organizations,
     /// memberships) that the job reports failed, without applying them.
     pub item_failure_rate: f64,
+    /// Fraction (0.0..=1.0) of accepted Zendesk bulk *create* submissions (users and
+    /// organizations `create_many` / `create_or_update_many`, memberships `create_many`)
+    /// whose answer is cut half-way: the job exists and runs, but the client never learns
+    /// its id, so a client that resubmits sends the same records again.
+    pub bulk_create_drop_rate: f64,
 }
 
 /// What the fault injector decided for one request.
@@ -126,6 +131,13 @@ impl FaultInjector {
             && self.rng.random::<f64>() < self.config.item_failure_rate
     }
 
+    /// Whether the answer of an accepted bulk create is cut; draws only when the fault is
+    /// enabled, so seeds keep their sequences when it is off.
+    pub(crate) fn bulk_create_dropped(&mut self) -> bool {
+        self.config.bulk_create_drop_rate > 0.0
+            && self.rng.random::<f64>() < self.config.bulk_create_drop_rate
+    }
+
     /// Decides how a processed API answer is delivered; draws only for enabled faults, so
     /// seeds keep their sequences when these faults are off.
     pub(crate) fn delivery(&mut self) -> Delivery {
@@ -137,6 +149,153 @@ impl FaultInjector {
         }
         Delivery::Normal
     }
+}
+
+/// Which answers a simulator holds back until the test calls `release_answers`: a way to
+/// stop a client at an exact request (to kill it there, signal it, or start a rival run)
+/// instead of at a moment in time. A held request is processed first, so a write is
+/// applied even when the client never sees the answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HoldAnswers {
+    /// The n-th request from now (1-based, token requests included, as
+    /// [`RequestCounts::total`] counts) and every request after it.
+    From(u64),
+    /// The first API write (any method but GET) from now and every request after it.
+    FromFirstWrite,
+    /// The n-th API write from now (1-based) and no other request. A held answer that is
+    /// never released stands for an answer that never comes.
+    NthWrite(u64),
+}
+
+/// Events scripted on one simulator's sequence of requests.
+#[derive(Debug)]
+pub(crate) struct Script {
+    hold: Option<HoldAnswers>,
+    /// `From` or `FromFirstWrite` has started holding.
+    holding: bool,
+    /// Requests and API writes since `hold` was armed.
+    requests: u64,
+    writes: u64,
+    /// `true` once the held answers may go.
+    gate: tokio::sync::watch::Sender<bool>,
+    /// Answers held since `hold` was armed.
+    held: tokio::sync::watch::Sender<u64>,
+    expire_tokens_every: Option<u64>,
+    answered: u64,
+    spend_budget_every: Option<u64>,
+    budget_requests: u64,
+}
+
+impl Script {
+    pub(crate) fn new() -> Self {
+        Self {
+            hold: None,
+            holding: false,
+            requests: 0,
+            writes: 0,
+            gate: tokio::sync::watch::Sender::new(true),
+            held: tokio::sync::watch::Sender::new(0),
+            expire_tokens_every: None,
+            answered: 0,
+            spend_budget_every: None,
+            budget_requests: 0,
+        }
+    }
+
+    pub(crate) fn hold(&mut self, hold: HoldAnswers) {
+        self.hold = Some(hold);
+        self.holding = false;
+        self.requests = 0;
+        self.writes = 0;
+        self.held.send_replace(0);
+        self.gate.send_replace(false);
+    }
+
+    /// Holds no further answers; those held wait for `release`.
+    pub(crate) fn stop_holding(&mut self) {
+        self.hold = None;
+        self.holding = false;
+    }
+
+    pub(crate) fn release(&mut self) {
+        self.hold = None;
+        self.holding = false;
+        self.gate.send_replace(true);
+    }
+
+    /// Counts a processed request; `Some(gate)` when its answer must wait for the gate.
+    pub(crate) fn on_request(&mut self, is_api: bool, is_write: bool) -> Option<Gate> {
+        let hold = self.hold?;
+        self.requests += 1;
+        let write = is_api && is_write;
+        if write {
+            self.writes += 1;
+        }
+        let held = match hold {
+            HoldAnswers::From(n) => self.requests >= n,
+            HoldAnswers::FromFirstWrite => self.holding || write,
+            HoldAnswers::NthWrite(n) => write && self.writes == n,
+        };
+        if !held {
+            return None;
+        }
+        self.holding = !matches!(hold, HoldAnswers::NthWrite(_));
+        self.held.send_modify(|count| *count += 1);
+        Some(Gate(self.gate.subscribe()))
+    }
+
+    /// Answers held since `hold` was armed, to wait on.
+    pub(crate) fn held(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.held.subscribe()
+    }
+
+    pub(crate) fn expire_tokens_every(&mut self, answered: u64) {
+        self.expire_tokens_every = Some(answered.max(1));
+        self.answered = 0;
+    }
+
+    /// Counts an answered API request; `true` when the tokens must be forgotten now.
+    pub(crate) fn expire_tokens_now(&mut self, is_api: bool, status: u16) -> bool {
+        let Some(every) = self.expire_tokens_every else {
+            return false;
+        };
+        if !is_api || status != 200 {
+            return false;
+        }
+        self.answered += 1;
+        self.answered.is_multiple_of(every)
+    }
+
+    pub(crate) fn spend_budget_every(&mut self, requests: u64) {
+        self.spend_budget_every = Some(requests.max(1));
+        self.budget_requests = 0;
+    }
+
+    /// Counts an API request before its rate-limit check; `true` when another client has
+    /// just spent the budget.
+    pub(crate) fn budget_spent_now(&mut self) -> bool {
+        let Some(every) = self.spend_budget_every else {
+            return false;
+        };
+        self.budget_requests += 1;
+        self.budget_requests.is_multiple_of(every)
+    }
+}
+
+/// What a held answer waits for.
+pub(crate) struct Gate(tokio::sync::watch::Receiver<bool>);
+
+impl Gate {
+    /// Returns once the answers are released (or the simulator is gone).
+    pub(crate) async fn opened(mut self) {
+        let _ = self.0.wait_for(|open| *open).await;
+    }
+}
+
+/// Waits until `count` answers have been held since the hold was armed.
+pub(crate) async fn wait_for_held(mut held: tokio::sync::watch::Receiver<u64>, count: u64) {
+    let _ = held.wait_for(|held| *held >= count).await;
 }
 
 /// Request counters of one simulator.
@@ -262,6 +421,12 @@ impl MonotonicClock {
             self.last = wall;
         }
         self.last
+    }
+
+    /// The latest stamp handed out, or the wall clock when that is later: "now" as the
+    /// records see it (stamps can run a little ahead of the wall clock under load).
+    pub(crate) fn latest(&self) -> DateTime<Utc> {
+        self.last.max(Utc::now())
     }
 
     /// Makes later stamps come after `t` (used when loading data with given stamps).

@@ -5,7 +5,10 @@
 //! runs. The mix mirrors what a real org looks like to the sync: shared emails in different
 //! letter case, contacts without account or usable email, indirect relations, accounts
 //! already linked to Zendesk organizations, unlinked organizations carrying an account's
-//! name, and Zendesk users that already exist.
+//! name, and Zendesk users that already exist. [`GeneratorConfig::real_world`] adds what a
+//! real org holds on day one: internationalized emails (`jörg.müller@müller-bau.de`) and
+//! Zendesk users whose secondary email identity is a contact's address;
+//! [`SalesforceSim::delete_and_readdress`] deletes and re-addresses contacts between runs.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -47,6 +50,14 @@ pub struct GeneratorConfig {
     pub leads: usize,
     /// Leads that are converted (pointing at a contact with the same email).
     pub converted_lead_fraction: f64,
+    /// Contacts (with a usable email) whose address is internationalized: non-ASCII
+    /// letters in the name and the domain, e.g. `jörg.müller.7@müller-bau.de`.
+    #[serde(default)]
+    pub international_email_fraction: f64,
+    /// Contacts whose email is not any Zendesk user's primary email but a secondary email
+    /// identity of an existing Zendesk user (added through the identities API).
+    #[serde(default)]
+    pub secondary_identity_fraction: f64,
     /// `CreatedDate` of the first record; later records are spread after it.
     pub base_time: DateTime<Utc>,
 }
@@ -59,6 +70,17 @@ impl GeneratorConfig {
             contacts,
             leads: contacts / 10,
             ..Self::default()
+        }
+    }
+
+    /// [`GeneratorConfig::new`] plus what a real org holds: 3% internationalized emails
+    /// and 2% contacts whose address is a Zendesk user's secondary identity. Used by
+    /// `cargo xtask bench` (and meant for `sfzd demo`).
+    pub fn real_world(seed: u64, contacts: usize) -> Self {
+        Self {
+            international_email_fraction: 0.03,
+            secondary_identity_fraction: 0.02,
+            ..Self::new(seed, contacts)
         }
     }
 }
@@ -80,6 +102,8 @@ impl Default for GeneratorConfig {
             customer_type_fraction: 0.8,
             leads: 100,
             converted_lead_fraction: 0.2,
+            international_email_fraction: 0.0,
+            secondary_identity_fraction: 0.0,
             base_time: Utc
                 .with_ymd_and_hms(2024, 1, 1, 0, 0, 0)
                 .single()
@@ -108,6 +132,10 @@ pub struct ZendeskUserSeed {
     pub organization: Option<usize>,
     /// Further memberships (indexes); skipped when loading into a single-organization account.
     pub extra_organizations: Vec<usize>,
+    /// Secondary email identities, added after the user is created (as through
+    /// `POST /api/v2/users/{id}/identities`).
+    #[serde(default)]
+    pub secondary_emails: Vec<String>,
 }
 
 /// Records for both simulators.
@@ -174,6 +202,37 @@ const NOUN: &[&str] = &[
     "Works",
 ];
 const SUFFIX: &[&str] = &["Inc", "Ltd", "GmbH", "LLC", "SA", "Group", "Co"];
+/// First names, last names and domains of internationalized addresses: Latin letters with
+/// diacritics, which Zendesk stores as given and compares case-insensitively.
+const INTL_FIRST: &[&str] = &[
+    "jörg",
+    "zoë",
+    "josé",
+    "åsa",
+    "søren",
+    "françois",
+    "renée",
+    "łukasz",
+    "çağla",
+    "núria",
+];
+const INTL_LAST: &[&str] = &[
+    "müller",
+    "gómez",
+    "ångström",
+    "dvořák",
+    "özdemir",
+    "brontë",
+    "nuñez",
+    "kühn",
+];
+const INTL_DOMAINS: &[&str] = &[
+    "müller-bau.de",
+    "café.example",
+    "señor.example",
+    "bücher.example",
+    "example.com",
+];
 /// Contact titles, also used when the benchmark changes contacts.
 pub(crate) const TITLES: &[&str] = &[
     "CEO",
@@ -330,6 +389,15 @@ pub fn generate(config: &GeneratorConfig) -> Dataset {
             _ => Some(format!("{}{}.example.com", c.last_name.to_lowercase(), i)),
         };
     }
+    // Internationalized emails, before the shared groups so a group can hold them too.
+    let n_intl = (n as f64 * config.international_email_fraction.clamp(0.0, 1.0)).round() as usize;
+    for &i in order.iter().skip(n_bad).take(n_intl) {
+        let first = pick(&mut rng, INTL_FIRST);
+        let last = pick(&mut rng, INTL_LAST);
+        let domain = pick(&mut rng, INTL_DOMAINS);
+        contacts[i].email = Some(format!("{first}.{last}.{i}@{domain}"));
+    }
+
     // Shared emails: groups of 2-3 contacts of different accounts, in different letter case.
     let target_shared = (n as f64 * config.shared_email_fraction).round() as usize;
     let mut grouped = HashSet::new();
@@ -541,7 +609,38 @@ pub fn generate(config: &GeneratorConfig) -> Dataset {
             email: c.email.clone().unwrap_or_default().to_lowercase(),
             organization,
             extra_organizations,
+            secondary_emails: Vec::new(),
         });
+    }
+
+    // Secondary identities: addresses of contacts that have no Zendesk user become a
+    // secondary email of an existing user, so the sync must find that user by it.
+    let n_secondary =
+        (n as f64 * config.secondary_identity_fraction.clamp(0.0, 1.0)).round() as usize;
+    if !zendesk_users.is_empty() && n_secondary > 0 {
+        let primaries: HashSet<String> = zendesk_users
+            .iter()
+            .map(|u| u.email.to_lowercase())
+            .collect();
+        let free: Vec<usize> = first_of_email
+            .iter()
+            .copied()
+            .filter(|i| {
+                contacts[*i]
+                    .email
+                    .as_ref()
+                    .is_some_and(|e| !primaries.contains(&e.to_lowercase()))
+            })
+            .collect();
+        let picked = rand::seq::index::sample(&mut rng, free.len(), n_secondary.min(free.len()));
+        let mut picked: Vec<usize> = picked.into_iter().map(|k| free[k]).collect();
+        picked.sort_unstable();
+        for i in picked {
+            let owner = rng.random_range(0..zendesk_users.len());
+            // Zendesk keeps the address as the user typed it; the contact may differ in case.
+            let email = case_variant(&contacts[i].email.clone().unwrap_or_default(), 0);
+            zendesk_users[owner].secondary_emails.push(email);
+        }
     }
 
     Dataset {

@@ -29,7 +29,14 @@
 //!   is counted per endpoint but in neither total.
 //! - Salesforce: changing a contact's `AccountId` makes the new account's relation direct
 //!   (creating it when missing) and keeps the old direct relation as an indirect, active one.
-//!   Deleting a contact soft-deletes its relations; both are visible only to `queryAll`.
+//!   Deleting a contact soft-deletes its relations; both are visible only to `queryAll`
+//!   and listed by `sobjects/{type}/deleted`, whose log covers up to the moment of the
+//!   request (Salesforce may cover less) and reaches 15 days back.
+//! - Zendesk refuses the configured [`ZendeskSimConfig::refused_emails`] with the words of
+//!   its format check ("Email: … is not properly formatted", recorded from Zendesk); a
+//!   membership past [`ZendeskSimConfig::max_organizations_per_user`] fails with
+//!   `InvalidValue` "User cannot belong to more than N organizations" (Zendesk documents
+//!   the limit of 300, not the wording of the refusal).
 //! - SOQL: string `=`, `!=`, `IN`, `LIKE` and ordering compare case-insensitively; `!=` and
 //!   `NOT IN` match nulls; mixing `AND` and `OR` without parentheses is `MALFORMED_QUERY`;
 //!   a quoted dateTime (or an unquoted string) is `INVALID_FIELD`. Without `ORDER BY`
@@ -43,15 +50,16 @@ mod salesforce;
 mod server;
 mod zendesk;
 
-pub use common::{FaultConfig, LoggedRequest, RequestCounts};
+pub use common::{FaultConfig, HoldAnswers, LoggedRequest, RequestCounts};
 pub use generator::{Dataset, GeneratorConfig, ZendeskOrgSeed, ZendeskUserSeed, generate};
 pub use salesforce::{
-    SalesforceSim, SalesforceSimConfig, SalesforceSnapshot, SfAccount, SfContact, SfLead,
+    Churn, SalesforceSim, SalesforceSimConfig, SalesforceSnapshot, SfAccount, SfContact, SfLead,
     SfRelation, sf_id,
 };
 pub use server::RunningServer;
 pub use zendesk::{
-    ZdIdentity, ZdMembership, ZdOrganization, ZdUser, ZendeskSim, ZendeskSimConfig, ZendeskSnapshot,
+    MAX_ORGANIZATIONS_PER_USER, ZdIdentity, ZdMembership, ZdOrganization, ZdUser, ZendeskSim,
+    ZendeskSimConfig, ZendeskSnapshot,
 };
 
 /// Both simulators loaded with one dataset and listening, as the demo and the benchmark use them.

@@ -1,4 +1,4 @@
-//! The command line (CLI.md) and what each command does.
+//! The command line (docs/operator.md) and what each command does.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,7 +10,7 @@ use sync::{Engine, StateStore, SyncError, SyncOptions};
 use zendesk_client::{Auth, HttpZendeskClient, ZendeskRead};
 
 use crate::Exit;
-use crate::config::{Config, ConfigError, ObjectKind, ZendeskAuth};
+use crate::config::{Config, ConfigError, ZendeskAuth};
 use crate::output;
 
 /// Syncs Salesforce accounts and contacts into Zendesk organizations, users and memberships.
@@ -20,7 +20,7 @@ use crate::output;
 /// written; 3 the run finished but some records failed (they are in the report and retried
 /// next run).
 #[derive(Debug, Parser)]
-#[command(name = "sfzd", version, about, long_about)]
+#[command(name = "sfzd", version = crate::VERSION, about, long_about)]
 pub struct Cli {
     /// The command.
     #[command(subcommand)]
@@ -54,6 +54,9 @@ pub enum Command {
     /// Starts the built-in Salesforce and Zendesk simulators on loopback, runs a real sync
     /// against them over HTTP and prints the report; needs no credentials.
     Demo(crate::demo::DemoArgs),
+    /// The run history kept in the state file, newest first: start, mode, dry run,
+    /// duration, outcome and exit status, counts and API calls.
+    Runs(crate::runs::RunsArgs),
 }
 
 /// `sfzd sync`.
@@ -69,9 +72,24 @@ pub struct SyncArgs {
     /// Ignores the stored watermark and considers every record.
     #[arg(long)]
     pub full: bool,
-    /// Also writes the run's report as JSON to this file.
+    /// Also writes the run's report as JSON to this file (with --every: after each run).
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// Continuous mode: an incremental run every INTERVAL (e.g. 30s, 5m, 1h) until SIGINT
+    /// or SIGTERM, holding the state file for the whole process. Failed runs are retried
+    /// with backoff; a configuration error stops with exit status 2; a stop signal lets
+    /// the run in flight finish its chunk, then exits 0.
+    #[arg(long, value_name = "INTERVAL", value_parser = crate::continuous::parse_interval, conflicts_with_all = ["dry_run", "full"])]
+    pub every: Option<std::time::Duration>,
+    /// With --every: serves GET /metrics (Prometheus text format) and GET /healthz (503
+    /// with the reason when the last run failed or no run finished for three intervals
+    /// plus five minutes) on this address, e.g. 127.0.0.1:9184.
+    #[arg(long, value_name = "ADDR", requires = "every")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Writes the metrics after each run to this file, atomically (for node_exporter's
+    /// textfile collector; name it *.prom).
+    #[arg(long, value_name = "FILE")]
+    pub metrics_file: Option<PathBuf>,
 }
 
 /// `sfzd check`.
@@ -141,10 +159,7 @@ pub fn options(config: &Config, full: bool) -> SyncOptions {
     let settings = domain::Settings {
         accounts_to_organizations: s.accounts_to_organizations,
         contacts_to_users: s.contacts_to_users,
-        object: match s.object {
-            ObjectKind::Contact => domain::PersonObject::Contact,
-            ObjectKind::Lead => domain::PersonObject::Lead,
-        },
+        object: s.object,
         primary_relationship: s.primary_relationship,
         secondary_relationships: s.secondary_relationships,
     };
@@ -161,6 +176,7 @@ pub fn options(config: &Config, full: bool) -> SyncOptions {
     options.accounts_filter = s.accounts_filter.clone();
     options.contacts_filter = s.contacts_filter.clone();
     options.full = full;
+    options.look_back = s.look_back;
     options
 }
 
@@ -215,6 +231,9 @@ fn stop_on_signals(cancel: Arc<AtomicBool>) {
 
 /// `sfzd sync`.
 pub async fn sync(args: SyncArgs) -> Exit {
+    if let Some(interval) = args.every {
+        return crate::continuous::sync_every(args, interval).await;
+    }
     let config = match load_config(&args.config) {
         Ok(config) => config,
         Err(exit) => return exit,
@@ -247,10 +266,9 @@ pub async fn sync(args: SyncArgs) -> Exit {
         options(&config, args.full),
     )
     .with_progress(output::progress())
-    .with_cancel(cancel);
-    let mut outcome = engine.run(&mut state).await;
-    outcome.report.api_calls.salesforce = clients.salesforce.calls().total();
-    outcome.report.api_calls.zendesk = clients.zendesk.calls().total();
+    .with_cancel(cancel)
+    .with_call_counter(call_counter(&clients.salesforce, &clients.zendesk));
+    let outcome = engine.run(&mut state).await;
     if let Some(usage) = clients.salesforce.api_usage() {
         tracing::info!(
             used = usage.used,
@@ -258,7 +276,32 @@ pub async fn sync(args: SyncArgs) -> Exit {
             "Salesforce daily API usage after the run"
         );
     }
-    finish(&outcome, args.report.as_deref())
+    let exit = finish(&outcome, args.report.as_deref());
+    match &args.metrics_file {
+        Some(path) => crate::continuous::write_one_shot_metrics(
+            path,
+            &state,
+            &outcome,
+            exit,
+            clients
+                .salesforce
+                .api_usage()
+                .map(|usage| usage.remaining()),
+        ),
+        None => exit,
+    }
+}
+
+/// Counts the calls both clients make, for the run's report and history.
+pub fn call_counter(
+    salesforce: &salesforce_client::HttpSalesforceClient,
+    zendesk: &zendesk_client::HttpZendeskClient,
+) -> sync::CallCounter {
+    let (salesforce, zendesk) = (salesforce.clone(), zendesk.clone());
+    Arc::new(move || sync::report::ApiCalls {
+        salesforce: salesforce.calls().total(),
+        zendesk: zendesk.calls().total(),
+    })
 }
 
 /// Prints and writes the report of a run and returns its exit status.
@@ -348,8 +391,8 @@ pub async fn check(args: CheckArgs) -> Exit {
         };
         match options.settings.validate(capabilities) {
             Ok(effective) => println!(
-                "effective mode: {:?}; every prerequisite holds",
-                effective.mode()
+                "effective mode: {}; every prerequisite holds",
+                describe_mode(&effective)
             ),
             Err(err) => {
                 for missing in &err.missing {
@@ -360,6 +403,30 @@ pub async fn check(args: CheckArgs) -> Exit {
         }
     }
     exit
+}
+
+/// The effective mode in an operator's words: what the run will do with users'
+/// organizations and memberships.
+fn describe_mode(effective: &domain::EffectiveSettings) -> &'static str {
+    match effective.mode() {
+        domain::OrganizationMode::Unlinked => {
+            "organizations not linked (no account is linked to an organization; users get no organization)"
+        }
+        domain::OrganizationMode::SingleOrganization => {
+            "single organization (each user has one organization, set from its syncing contact's account)"
+        }
+        domain::OrganizationMode::MultiOrganization
+            if effective.syncs_secondary_relationships() =>
+        {
+            "multiple organizations (memberships added for primary and secondary account relationships; default organizations never moved)"
+        }
+        domain::OrganizationMode::MultiOrganization if effective.creates_memberships() => {
+            "multiple organizations (memberships added for primary account relationships; default organizations never moved)"
+        }
+        domain::OrganizationMode::MultiOrganization => {
+            "multiple organizations (new users get their account's organization; no membership is added and default organizations are never moved)"
+        }
+    }
 }
 
 fn on_off(on: bool) -> &'static str {

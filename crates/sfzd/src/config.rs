@@ -1,13 +1,17 @@
 //! The operator's TOML configuration: parsed, validated and resolved into [`Config`].
 //!
-//! The file format is the one of the operator contract (`CLI.md`). Every section rejects
+//! The file format is the one of the operator contract (`docs/operator.md`). Every section rejects
 //! unknown keys, every error names the file and the key, relative paths are resolved
-//! against the file's directory, and secrets are read from the environment only, into
-//! [`SecretString`]s that never print.
+//! against the file's directory, and secrets are read from the environment only (each
+//! `SFZD_X` directly or from the file named by `SFZD_X_FILE`), into [`SecretString`]s
+//! that never print.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use domain::PersonObject;
 
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -19,6 +23,20 @@ pub const SALESFORCE_SECRET_ENV: &str = "SFZD_SALESFORCE_CLIENT_SECRET";
 pub const ZENDESK_SECRET_ENV: &str = "SFZD_ZENDESK_CLIENT_SECRET";
 /// The environment variable holding the Zendesk API token (legacy authentication).
 pub const ZENDESK_TOKEN_ENV: &str = "SFZD_ZENDESK_API_TOKEN";
+/// The environment variable naming a file that holds the Salesforce client secret.
+pub const SALESFORCE_SECRET_FILE_ENV: &str = "SFZD_SALESFORCE_CLIENT_SECRET_FILE";
+/// The environment variable naming a file that holds the Zendesk OAuth client's secret.
+pub const ZENDESK_SECRET_FILE_ENV: &str = "SFZD_ZENDESK_CLIENT_SECRET_FILE";
+/// The environment variable naming a file that holds the Zendesk API token.
+pub const ZENDESK_TOKEN_FILE_ENV: &str = "SFZD_ZENDESK_API_TOKEN_FILE";
+
+/// Every secret the configuration reads: the variable holding it and the variable naming
+/// a file holding it instead (container and Kubernetes secrets mounted as files).
+pub const SECRET_VARIABLES: &[(&str, &str)] = &[
+    (SALESFORCE_SECRET_ENV, SALESFORCE_SECRET_FILE_ENV),
+    (ZENDESK_SECRET_ENV, ZENDESK_SECRET_FILE_ENV),
+    (ZENDESK_TOKEN_ENV, ZENDESK_TOKEN_FILE_ENV),
+];
 
 /// The Salesforce API version used when the file names none.
 pub const DEFAULT_API_VERSION: &str = "62.0";
@@ -112,7 +130,7 @@ pub enum ConfigError {
     },
     /// A secret the configuration needs is not in the environment.
     #[error(
-        "config file {}: {key}: environment variable {variable} is not set or empty; {reason}",
+        "config file {}: {key}: environment variable {variable} is not set or empty, nor is {variable}_FILE; {reason}",
         path.display()
     )]
     MissingSecret {
@@ -125,6 +143,40 @@ pub enum ConfigError {
         /// What the secret is for.
         reason: &'static str,
     },
+    /// A secret is given both directly and as a file; which one is meant is unclear.
+    #[error(
+        "config file {}: {key}: both {variable} and {file_variable} are set; set only one of them",
+        path.display()
+    )]
+    SecretTwice {
+        /// The configuration file.
+        path: PathBuf,
+        /// The key that makes the secret necessary.
+        key: String,
+        /// The variable holding the secret.
+        variable: &'static str,
+        /// The variable naming a file holding the secret.
+        file_variable: &'static str,
+    },
+    /// The file named by a `SFZD_..._FILE` variable cannot be used. The file's content is
+    /// never part of the message.
+    #[error(
+        "config file {}: {key}: {file_variable} names {}, which {problem}",
+        path.display(),
+        file.display()
+    )]
+    SecretFile {
+        /// The configuration file.
+        path: PathBuf,
+        /// The key that makes the secret necessary.
+        key: String,
+        /// The variable naming the file.
+        file_variable: &'static str,
+        /// The file it names.
+        file: PathBuf,
+        /// What is wrong with it, e.g. `cannot be read: No such file or directory`.
+        problem: String,
+    },
 }
 
 impl ConfigError {
@@ -135,7 +187,9 @@ impl ConfigError {
             ConfigError::Parse { key, .. } => key.as_deref(),
             ConfigError::Missing { key, .. }
             | ConfigError::Invalid { key, .. }
-            | ConfigError::MissingSecret { key, .. } => Some(key),
+            | ConfigError::MissingSecret { key, .. }
+            | ConfigError::SecretTwice { key, .. }
+            | ConfigError::SecretFile { key, .. } => Some(key),
         }
     }
 
@@ -146,7 +200,9 @@ impl ConfigError {
             | ConfigError::Parse { path, .. }
             | ConfigError::Missing { path, .. }
             | ConfigError::Invalid { path, .. }
-            | ConfigError::MissingSecret { path, .. } => path,
+            | ConfigError::MissingSecret { path, .. }
+            | ConfigError::SecretTwice { path, .. }
+            | ConfigError::SecretFile { path, .. } => path,
         }
     }
 }
@@ -184,6 +240,10 @@ pub struct Config {
     pub state: StateConfig,
     /// `[mapping.*]` merged into the default mappings.
     pub mapping: MappingConfig,
+    /// The environment variables the secrets were read from, e.g.
+    /// `SFZD_SALESFORCE_CLIENT_SECRET_FILE` when the secret came from a file; for
+    /// `sfzd check`, which says where each secret came from without showing it.
+    pub secrets_read_from: Vec<&'static str>,
 }
 
 /// `[salesforce]`: OAuth 2.0 client credentials against the org's My Domain.
@@ -247,7 +307,7 @@ pub struct SyncConfig {
     /// Contacts (or leads) are synced to users.
     pub contacts_to_users: bool,
     /// Which Salesforce object is synced to users.
-    pub object: ObjectKind,
+    pub object: PersonObject,
     /// A contact's direct account becomes an organization membership.
     pub primary_relationship: bool,
     /// Indirect AccountContactRelations become organization memberships.
@@ -256,6 +316,9 @@ pub struct SyncConfig {
     pub accounts_filter: Option<String>,
     /// A SOQL condition on Contact or Lead, without `WHERE`.
     pub contacts_filter: Option<String>,
+    /// How far before the last watermark incremental runs read again, for changes that
+    /// Salesforce committed after a run read past their stamp.
+    pub look_back: Duration,
 }
 
 impl Default for SyncConfig {
@@ -263,45 +326,13 @@ impl Default for SyncConfig {
         SyncConfig {
             accounts_to_organizations: true,
             contacts_to_users: true,
-            object: ObjectKind::Contact,
+            object: PersonObject::Contact,
             primary_relationship: false,
             secondary_relationships: false,
             accounts_filter: None,
             contacts_filter: None,
+            look_back: sync::run::DEFAULT_LOOK_BACK,
         }
-    }
-}
-
-/// The Salesforce object synced to Zendesk users.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ObjectKind {
-    /// `Contact`.
-    Contact,
-    /// `Lead`.
-    Lead,
-}
-
-impl ObjectKind {
-    /// The name used in the configuration file: `contact` or `lead`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ObjectKind::Contact => "contact",
-            ObjectKind::Lead => "lead",
-        }
-    }
-
-    /// The Salesforce object's API name: `Contact` or `Lead`.
-    pub fn sobject(self) -> &'static str {
-        match self {
-            ObjectKind::Contact => "Contact",
-            ObjectKind::Lead => "Lead",
-        }
-    }
-}
-
-impl fmt::Display for ObjectKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -391,6 +422,24 @@ impl Config {
         Config::load_with_env(path, &|name| std::env::var(name).ok())
     }
 
+    /// The state file named by the configuration file at `path`, for commands that call
+    /// no API (`sfzd runs`): every key is validated as for a run, but no secret is needed.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the file and, where there is one, the key.
+    pub fn load_state_path(path: &Path) -> Result<PathBuf, ConfigError> {
+        // Stand-ins for the secrets, which this command never uses; the `Config` holding
+        // them does not leave this function.
+        let no_secrets = |name: &str| {
+            SECRET_VARIABLES
+                .iter()
+                .any(|(variable, _)| *variable == name)
+                .then(|| "not used".to_owned())
+        };
+        Config::load_with_env(path, &no_secrets).map(|config| config.state.path)
+    }
+
     /// Like [`Config::load`], with environment variables looked up through `env`.
     ///
     /// # Errors
@@ -451,31 +500,38 @@ impl Config {
         };
 
         // Secrets last, so a structural mistake is reported before a missing variable.
-        let client_secret = v.secret(
+        let mut secrets_read_from = Vec::new();
+        let (client_secret, from) = v.secret(
             env,
             "salesforce.client_id",
             SALESFORCE_SECRET_ENV,
             "it holds the client secret of the Salesforce connected app named by salesforce.client_id",
         )?;
+        secrets_read_from.push(from);
         let auth = match zendesk_login {
-            ZendeskLogin::OAuth(client_id) => ZendeskAuth::OAuth {
-                client_id,
-                client_secret: v.secret(
+            ZendeskLogin::OAuth(client_id) => {
+                let (client_secret, from) = v.secret(
                     env,
                     "zendesk.client_id",
                     ZENDESK_SECRET_ENV,
                     "it holds the secret of the Zendesk OAuth client named by zendesk.client_id",
-                )?,
-            },
-            ZendeskLogin::ApiToken(email) => ZendeskAuth::ApiToken {
-                email,
-                token: v.secret(
+                )?;
+                secrets_read_from.push(from);
+                ZendeskAuth::OAuth {
+                    client_id,
+                    client_secret,
+                }
+            }
+            ZendeskLogin::ApiToken(email) => {
+                let (token, from) = v.secret(
                     env,
                     "zendesk.email",
                     ZENDESK_TOKEN_ENV,
                     "it holds the Zendesk API token of the agent named by zendesk.email",
-                )?,
-            },
+                )?;
+                secrets_read_from.push(from);
+                ZendeskAuth::ApiToken { email, token }
+            }
         };
 
         Ok(Config {
@@ -494,7 +550,18 @@ impl Config {
             sync,
             state,
             mapping,
+            secrets_read_from,
         })
+    }
+
+    /// The variable the secret of `variable` was read from: `variable` itself, or its
+    /// `_FILE` variant.
+    fn secret_origin(&self, variable: &'static str) -> &'static str {
+        self.secrets_read_from
+            .iter()
+            .copied()
+            .find(|from| from.strip_suffix("_FILE").unwrap_or(from) == variable)
+            .unwrap_or(variable)
     }
 
     /// Human-readable lines describing the effective settings, for `sfzd check`.
@@ -507,7 +574,8 @@ impl Config {
         lines.push(format!("salesforce.login_url: {}", sf.login_url));
         lines.push(format!("salesforce.client_id: {}", sf.client_id));
         lines.push(format!(
-            "salesforce client secret: read from {SALESFORCE_SECRET_ENV} (set)"
+            "salesforce client secret: read from {} (set)",
+            self.secret_origin(SALESFORCE_SECRET_ENV)
         ));
         lines.push(format!("salesforce.api_version: {}", sf.api_version));
 
@@ -516,12 +584,14 @@ impl Config {
         match &zd.auth {
             ZendeskAuth::OAuth { client_id, .. } => {
                 lines.push(format!(
-                    "zendesk authentication: OAuth client credentials, zendesk.client_id {client_id}, secret read from {ZENDESK_SECRET_ENV} (set)"
+                    "zendesk authentication: OAuth client credentials, zendesk.client_id {client_id}, secret read from {} (set)",
+                    self.secret_origin(ZENDESK_SECRET_ENV)
                 ));
             }
             ZendeskAuth::ApiToken { email, .. } => {
                 lines.push(format!(
-                    "zendesk authentication: API token of zendesk.email {email}, token read from {ZENDESK_TOKEN_ENV} (set); Zendesk retires API tokens on 2027-04-30, prefer zendesk.client_id"
+                    "zendesk authentication: API token of zendesk.email {email}, token read from {} (set); Zendesk retires API tokens on 2027-04-30, prefer zendesk.client_id",
+                    self.secret_origin(ZENDESK_TOKEN_ENV)
                 ));
             }
         }
@@ -543,7 +613,7 @@ impl Config {
         lines.push(format!(
             "sync.object: {} (Salesforce {})",
             sync.object,
-            sync.object.sobject()
+            sync::mapping::client_object(sync.object).api_name()
         ));
         lines.push(format!(
             "sync.primary_relationship: {}",
@@ -560,6 +630,10 @@ impl Config {
         lines.push(format!(
             "sync.contacts_filter: {}",
             sync.contacts_filter.as_deref().unwrap_or("(none)")
+        ));
+        lines.push(format!(
+            "sync.look_back_seconds: {}",
+            sync.look_back.as_secs()
         ));
 
         lines.push(format!("state.path: {}", self.state.path.display()));
@@ -635,6 +709,7 @@ struct RawSync {
     secondary_relationships: Option<bool>,
     accounts_filter: Option<String>,
     contacts_filter: Option<String>,
+    look_back_seconds: Option<i64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -851,8 +926,8 @@ impl Validator<'_> {
         let defaults = SyncConfig::default();
         let object = match raw.object.as_deref().map(str::trim) {
             None => defaults.object,
-            Some("contact") => ObjectKind::Contact,
-            Some("lead") => ObjectKind::Lead,
+            Some("contact") => PersonObject::Contact,
+            Some("lead") => PersonObject::Lead,
             Some(other) => {
                 return Err(self.invalid(
                     "sync.object",
@@ -874,6 +949,16 @@ impl Validator<'_> {
                 .unwrap_or(defaults.secondary_relationships),
             accounts_filter: self.filter("sync.accounts_filter", raw.accounts_filter)?,
             contacts_filter: self.filter("sync.contacts_filter", raw.contacts_filter)?,
+            look_back: match raw.look_back_seconds {
+                None => defaults.look_back,
+                Some(seconds @ 0..=86_400) => Duration::from_secs(seconds.unsigned_abs()),
+                Some(other) => {
+                    return Err(self.invalid(
+                        "sync.look_back_seconds",
+                        format!("must be between 0 and 86400 (a day), got {other}"),
+                    ));
+                }
+            },
         })
     }
 
@@ -1026,24 +1111,62 @@ impl Validator<'_> {
         ))
     }
 
+    /// Reads the secret of `variable` from the environment, or from the file named by its
+    /// `_FILE` variant.
     fn secret(
         &self,
         env: &dyn Fn(&str) -> Option<String>,
         key: &str,
         variable: &'static str,
         reason: &'static str,
-    ) -> Result<SecretString, ConfigError> {
-        // Surrounding whitespace (a newline from `$(cat secret-file)`) is never part of a
-        // secret and would only make authentication fail obscurely.
-        match env(variable) {
-            Some(value) if !value.trim().is_empty() => Ok(SecretString::from(value.trim())),
-            _ => Err(ConfigError::MissingSecret {
-                path: self.file.to_path_buf(),
-                key: key.to_owned(),
-                variable,
-                reason,
-            }),
-        }
+    ) -> Result<(SecretString, &'static str), ConfigError> {
+        let file_variable = SECRET_VARIABLES
+            .iter()
+            .find(|(v, _)| *v == variable)
+            .map_or("", |(_, f)| *f);
+        // An empty variable counts as unset, as it does for the secret itself.
+        let set = |name: &str| env(name).filter(|value| !value.trim().is_empty());
+        // Surrounding whitespace (a newline from `$(cat secret-file)`, or the one editors
+        // end a file with) is never part of a secret and would only make authentication
+        // fail obscurely.
+        let value = match (set(variable), set(file_variable)) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::SecretTwice {
+                    path: self.file.to_path_buf(),
+                    key: key.to_owned(),
+                    variable,
+                    file_variable,
+                });
+            }
+            (Some(value), None) => (value, variable),
+            (None, Some(file)) => {
+                let file = PathBuf::from(file.trim());
+                let problem = |problem: String| ConfigError::SecretFile {
+                    path: self.file.to_path_buf(),
+                    key: key.to_owned(),
+                    file_variable,
+                    file: file.clone(),
+                    problem,
+                };
+                // The I/O error names only the failure, never the content.
+                let value = std::fs::read_to_string(&file)
+                    .map_err(|err| problem(format!("cannot be read: {err}")))?;
+                if value.trim().is_empty() {
+                    return Err(problem("is empty".to_owned()));
+                }
+                (value, file_variable)
+            }
+            (None, None) => {
+                return Err(ConfigError::MissingSecret {
+                    path: self.file.to_path_buf(),
+                    key: key.to_owned(),
+                    variable,
+                    reason,
+                });
+            }
+        };
+        let (value, from) = value;
+        Ok((SecretString::from(value.trim()), from))
     }
 }
 
@@ -1288,11 +1411,12 @@ client_id = "sfzd"
             SyncConfig {
                 accounts_to_organizations: true,
                 contacts_to_users: true,
-                object: ObjectKind::Contact,
+                object: PersonObject::Contact,
                 primary_relationship: true,
                 secondary_relationships: false,
                 accounts_filter: Some("Type = 'Customer'".to_owned()),
                 contacts_filter: None,
+                look_back: Duration::from_secs(300),
             }
         );
         assert_eq!(config.state.path, Path::new("/etc/sfzd/sfzd-state.db"));
@@ -1334,7 +1458,7 @@ client_id = "sfzd"
         assert_eq!(config.sync, SyncConfig::default());
         assert!(config.sync.accounts_to_organizations);
         assert!(config.sync.contacts_to_users);
-        assert_eq!(config.sync.object, ObjectKind::Contact);
+        assert_eq!(config.sync.object, PersonObject::Contact);
         assert!(!config.sync.primary_relationship);
         assert!(!config.sync.secondary_relationships);
         assert_eq!(config.state.path, Path::new("/etc/sfzd/sfzd-state.db"));
@@ -1659,6 +1783,10 @@ client_id = "sfzd"
                 format!("{MINIMAL}\n[sync]\naccounts_filter = \"WHERE Type = 'x'\"\n"),
                 "sync.accounts_filter",
             ),
+            (
+                format!("{MINIMAL}\n[sync]\nlook_back_seconds = -1\n"),
+                "sync.look_back_seconds",
+            ),
         ];
         for (text, key) in cases {
             let error = parse_err(&text);
@@ -1669,8 +1797,12 @@ client_id = "sfzd"
             "{MINIMAL}\n[sync]\nobject = \"lead\"\ncontacts_filter = \" IsConverted = false \"\n"
         ))
         .unwrap();
-        assert_eq!(lead.sync.object, ObjectKind::Lead);
-        assert_eq!(lead.sync.object.sobject(), "Lead");
+        assert_eq!(lead.sync.object, PersonObject::Lead);
+        let shorter = parse(&format!("{MINIMAL}\n[sync]\nlook_back_seconds = 30\n")).unwrap();
+        assert_eq!(shorter.sync.look_back, Duration::from_secs(30));
+        assert_eq!(lead.sync.object, PersonObject::Lead);
+        let shorter = parse(&format!("{MINIMAL}\n[sync]\nlook_back_seconds = 30\n")).unwrap();
+        assert_eq!(shorter.sync.look_back, Duration::from_secs(30));
         assert_eq!(
             lead.sync.contacts_filter.as_deref(),
             Some("IsConverted = false")
@@ -1860,5 +1992,153 @@ client_id = "sfzd"
         assert_eq!(key_at(text, offset("2 #")).as_deref(), Some("a.b.\"q.k\""));
         assert_eq!(key_at(text, offset("y =")).as_deref(), Some("arr.y"));
         assert_eq!(key_at(text, offset("  1,")).as_deref(), Some("arr"));
+    }
+
+    /// An environment of the given variables only.
+    fn env_of(vars: Vec<(&'static str, String)>) -> impl Fn(&str) -> Option<String> {
+        move |name: &str| {
+            vars.iter()
+                .find(|(variable, _)| *variable == name)
+                .map(|(_, value)| value.clone())
+        }
+    }
+
+    const TOKEN_LOGIN: (&str, &str) = ("client_id = \"sfzd\"", "email = \"a@acme.com\"");
+
+    #[test]
+    fn every_secret_can_come_from_a_file_with_its_trailing_newline_trimmed() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, content: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, content).unwrap();
+            path.display().to_string()
+        };
+        let sf = write("sf", &format!("{SF_SECRET}\n"));
+        let zd = write("zd", &format!("{ZD_SECRET}\r\n"));
+        let token = write("token", &format!("{ZD_TOKEN}\n"));
+
+        let env = env_of(vec![
+            (SALESFORCE_SECRET_FILE_ENV, sf.clone()),
+            (ZENDESK_SECRET_FILE_ENV, zd),
+        ]);
+        let config = Config::from_str_with_env(MINIMAL, &file(), &env).unwrap();
+        assert_eq!(config.salesforce.client_secret.expose_secret(), SF_SECRET);
+        let ZendeskAuth::OAuth { client_secret, .. } = &config.zendesk.auth else {
+            panic!("OAuth expected: {config:?}");
+        };
+        assert_eq!(client_secret.expose_secret(), ZD_SECRET);
+        let lines = config.effective_settings_lines().join("\n");
+        assert!(
+            lines.contains("read from SFZD_SALESFORCE_CLIENT_SECRET_FILE (set)")
+                && lines.contains("secret read from SFZD_ZENDESK_CLIENT_SECRET_FILE (set)"),
+            "{lines}"
+        );
+
+        let text = MINIMAL.replace(TOKEN_LOGIN.0, TOKEN_LOGIN.1);
+        let env = env_of(vec![
+            (SALESFORCE_SECRET_FILE_ENV, sf),
+            (ZENDESK_TOKEN_FILE_ENV, token),
+        ]);
+        let config = Config::from_str_with_env(&text, &file(), &env).unwrap();
+        let ZendeskAuth::ApiToken { token, .. } = &config.zendesk.auth else {
+            panic!("API token expected: {config:?}");
+        };
+        assert_eq!(token.expose_secret(), ZD_TOKEN);
+        assert!(
+            config
+                .effective_settings_lines()
+                .iter()
+                .any(|l| l.contains("token read from SFZD_ZENDESK_API_TOKEN_FILE (set)")),
+        );
+        // From the environment, the lines name the variable itself.
+        let lines = parse(MINIMAL)
+            .unwrap()
+            .effective_settings_lines()
+            .join("\n");
+        assert!(
+            lines.contains("secret read from SFZD_ZENDESK_CLIENT_SECRET (set)"),
+            "{lines}"
+        );
+    }
+
+    #[test]
+    fn a_secret_given_both_ways_is_refused_naming_both_variables() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret_file = dir.path().join("secret");
+        std::fs::write(&secret_file, "from-the-file-s3cr3t\n").unwrap();
+        let token_text = MINIMAL.replace(TOKEN_LOGIN.0, TOKEN_LOGIN.1);
+        for (text, variable, file_variable) in [
+            (MINIMAL, SALESFORCE_SECRET_ENV, SALESFORCE_SECRET_FILE_ENV),
+            (MINIMAL, ZENDESK_SECRET_ENV, ZENDESK_SECRET_FILE_ENV),
+            (
+                token_text.as_str(),
+                ZENDESK_TOKEN_ENV,
+                ZENDESK_TOKEN_FILE_ENV,
+            ),
+        ] {
+            let path = secret_file.display().to_string();
+            let env = move |name: &str| {
+                if name == file_variable {
+                    Some(path.clone())
+                } else {
+                    all_secrets(name)
+                }
+            };
+            let error = Config::from_str_with_env(text, &file(), &env).unwrap_err();
+            assert!(
+                matches!(&error, ConfigError::SecretTwice { variable: v, file_variable: f, .. }
+                    if *v == variable && *f == file_variable),
+                "{error:?}"
+            );
+            let message = error.to_string();
+            assert!(
+                message.contains(variable) && message.contains(file_variable),
+                "{message}"
+            );
+            for secret in [SF_SECRET, ZD_SECRET, ZD_TOKEN, "from-the-file-s3cr3t"] {
+                assert!(!message.contains(secret), "secret leaked: {message}");
+                assert!(
+                    !format!("{error:?}").contains(secret),
+                    "secret leaked: {error:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn an_unusable_secret_file_is_named_without_its_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("absent");
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, "\n").unwrap();
+        for (file_path, problem) in [(&missing, "cannot be read"), (&empty, "is empty")] {
+            let path = file_path.display().to_string();
+            let env = |name: &str| match name {
+                SALESFORCE_SECRET_ENV => None,
+                SALESFORCE_SECRET_FILE_ENV => Some(path.clone()),
+                other => all_secrets(other),
+            };
+            let error = Config::from_str_with_env(MINIMAL, &file(), &env).unwrap_err();
+            assert_eq!(error.key(), Some("salesforce.client_id"));
+            let message = error.to_string();
+            assert!(
+                message.contains(SALESFORCE_SECRET_FILE_ENV)
+                    && message.contains(&path)
+                    && message.contains(problem),
+                "{message}"
+            );
+        }
+        // Neither way given: the message names both.
+        let env = |name: &str| match name {
+            SALESFORCE_SECRET_ENV => None,
+            other => all_secrets(other),
+        };
+        let message = Config::from_str_with_env(MINIMAL, &file(), &env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("SFZD_SALESFORCE_CLIENT_SECRET is not set or empty, nor is SFZD_SALESFORCE_CLIENT_SECRET_FILE"),
+            "{message}"
+        );
     }
 }

@@ -2,20 +2,15 @@
 //! loopback with a generated data set, runs a real sync over HTTP with every setting on
 //! (profile P5), prints the report and a summary, then runs again to show that a second
 //! run over unchanged data writes nothing.
+//!
+//! The simulators (the `sandbox` crate, with its HTTP server) are linked only with the
+//! `demo` cargo feature, on by default. An operations build leaves them out with
+//! `--no-default-features`; there `sfzd demo` still parses and says how to get it.
 
-use std::collections::HashMap;
-use std::time::Duration;
-
-use anyhow::Context;
 use clap::Args;
-use salesforce_client::{HttpSalesforceClient, SalesforceAuth, SalesforceConfig};
-use sandbox::{
-    GeneratorConfig, SalesforceSim, SalesforceSimConfig, ZendeskSim, ZendeskSimConfig, generate,
-};
-use sync::{Engine, StateStore, SyncOptions};
-use zendesk_client::{Auth, HttpZendeskClient, PollConfig, ZendeskConfig};
 
 use crate::Exit;
+#[cfg(feature = "demo")]
 use crate::output;
 
 /// `sfzd demo`.
@@ -33,6 +28,7 @@ pub struct DemoArgs {
 }
 
 /// Runs the demo.
+#[cfg(feature = "demo")]
 pub async fn demo(args: DemoArgs) -> Exit {
     match run(&args).await {
         Ok(exit) => exit,
@@ -43,13 +39,35 @@ pub async fn demo(args: DemoArgs) -> Exit {
     }
 }
 
+/// Without the simulators there is no demo: says how to build a binary that has it.
+#[cfg(not(feature = "demo"))]
+pub async fn demo(_args: DemoArgs) -> Exit {
+    eprintln!(
+        "error: this sfzd was built without the demo (cargo feature `demo`, on by default); build one with `cargo build --release --locked -p sfzd --features demo`, or run `cargo run --release --locked -p sfzd -- demo`"
+    );
+    Exit::Config
+}
+
+#[cfg(feature = "demo")]
 async fn run(args: &DemoArgs) -> anyhow::Result<Exit> {
+    use std::collections::HashMap;
+    use std::time::Duration;
+
+    use anyhow::Context;
+    use salesforce_client::{HttpSalesforceClient, SalesforceAuth, SalesforceConfig};
+    use sandbox::{
+        GeneratorConfig, SalesforceSim, SalesforceSimConfig, ZendeskSim, ZendeskSimConfig, generate,
+    };
+    use sync::{Engine, StateStore, SyncOptions};
+    use zendesk_client::{Auth, HttpZendeskClient, PollConfig, ZendeskConfig};
+
     let zendesk_config = ZendeskSimConfig::default();
     let salesforce_config = SalesforceSimConfig::default();
     let (zendesk_sim, zendesk_server) = ZendeskSim::start(zendesk_config.clone()).await?;
     let (salesforce_sim, salesforce_server) =
         SalesforceSim::start(salesforce_config.clone()).await?;
-    let dataset = generate(&GeneratorConfig::new(args.seed, args.contacts));
+    // The real-world mix: internationalized emails and secondary identities included.
+    let dataset = generate(&GeneratorConfig::real_world(args.seed, args.contacts));
     salesforce_sim.load(&dataset);
     zendesk_sim.load(&dataset)?;
     let before = zendesk_sim.snapshot();
@@ -102,10 +120,9 @@ async fn run(args: &DemoArgs) -> anyhow::Result<Exit> {
 
     println!("\nfirst run (profile P5: accounts, contacts, primary and secondary relationships):");
     let engine = Engine::new(&salesforce, &zendesk, Some(&zendesk), options.clone())
-        .with_progress(output::progress());
-    let mut first = engine.run(&mut state).await;
-    first.report.api_calls.salesforce = salesforce.calls().total();
-    first.report.api_calls.zendesk = zendesk.calls().total();
+        .with_progress(output::progress())
+        .with_call_counter(crate::cli::call_counter(&salesforce, &zendesk));
+    let first = engine.run(&mut state).await;
     let exit = crate::cli::finish(&first, args.report.as_deref());
     if first.error.is_some() {
         return Ok(exit);

@@ -1,15 +1,28 @@
 //! The `sfzd` binary's pieces: the command line of the operator contract
-//! (`../shared/spec/CLI.md`), the TOML configuration, logging, progress and exit codes.
+//! (`docs/operator.md`), the TOML configuration, logging, progress and exit codes,
+//! continuous mode with its metrics, and the run history.
 //! The sync itself lives in the `sync` crate; `main.rs` only calls [`main_entry`].
 
 pub mod cli;
 pub mod config;
+pub mod continuous;
 pub mod demo;
+pub mod metrics;
 pub mod output;
+pub mod runs;
 
 use clap::Parser;
 
 use crate::cli::{Cli, Command};
+
+/// What `sfzd --version` prints after the name: the version and the commit it was built
+/// from (recorded by `build.rs`).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("SFZD_COMMIT"),
+    ")"
+);
 
 /// Exit statuses of the operator contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +67,7 @@ pub fn main_entry() -> Exit {
             Command::Sync(args) => cli::sync(args).await,
             Command::Check(args) => cli::check(args).await,
             Command::Demo(args) => demo::demo(args).await,
+            Command::Runs(args) => runs::runs(&args),
         }
     })
 }

@@ -32,7 +32,7 @@ fn record(user: &zendesk_client::User, mapping: &FieldMapping) -> UserRecord {
 /// How users are found.
 pub enum Directory {
     /// Every active user of the account, by each of its emails (read once).
-    Indexed(HashMap<String, UserRecord>),
+    Indexed(HashMap<Email, UserRecord>),
     /// One search per email.
     Search,
 }
@@ -54,8 +54,8 @@ impl Directory {
                 continue;
             }
             let rec = record(&user, mapping);
-            for email in user.emails() {
-                index.insert(email.trim().to_lowercase(), rec.clone());
+            for email in user.emails().filter_map(|e| Email::parse(e).ok()) {
+                index.insert(email, rec.clone());
             }
         }
         tracing::info!(
@@ -76,13 +76,13 @@ impl Directory {
         read: &dyn ZendeskRead,
         mapping: &FieldMapping,
         emails: &[Email],
-        known: &HashMap<String, u64>,
+        known: &HashMap<Email, UserId>,
     ) -> Result<HashMap<Email, UserRecord>, ZendeskError> {
         let mut found = HashMap::new();
         match self {
             Self::Indexed(index) => {
                 for email in emails {
-                    if let Some(user) = index.get(email.as_str()) {
+                    if let Some(user) = index.get(email) {
                         found.insert(email.clone(), user.clone());
                     }
                 }
@@ -90,7 +90,7 @@ impl Directory {
             Self::Search => {
                 let ids: Vec<u64> = emails
                     .iter()
-                    .filter_map(|e| known.get(e.as_str()).copied())
+                    .filter_map(|e| known.get(e).map(|u| u.0))
                     .collect();
                 if !ids.is_empty() {
                     let users: HashMap<u64, zendesk_client::User> = read
@@ -100,22 +100,40 @@ impl Directory {
                         .map(|u| (u.id, u))
                         .collect();
                     for email in emails {
-                        let user = known.get(email.as_str()).and_then(|id| users.get(id));
+                        let user = known.get(email).and_then(|id| users.get(&id.0));
                         // The remembered user still counts only while it has the email.
                         if let Some(user) = user.filter(|u| has_email(u, email)) {
                             found.insert(email.clone(), record(user, mapping));
                         }
                     }
                 }
-                let unresolved: Vec<&Email> =
-                    emails.iter().filter(|e| !found.contains_key(*e)).collect();
-                for email in unresolved {
-                    let users = read.search_users_by_email(email.as_str()).await?;
-                    // Search is not exact matching: keep only a user that has this email.
-                    if let Some(user) = users.iter().find(|u| has_email(u, email)) {
-                        found.insert(email.clone(), record(user, mapping));
-                    }
-                }
+                let unresolved: Vec<Email> = emails
+                    .iter()
+                    .filter(|e| !found.contains_key(*e))
+                    .cloned()
+                    .collect();
+                found.extend(Self::search(read, mapping, &unresolved).await?);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Searches each email now, whatever was read before: for an email Zendesk says belongs
+    /// to a user that an earlier read did not show (an identity added since, search lag).
+    ///
+    /// # Errors
+    /// A search's error.
+    pub async fn search(
+        read: &dyn ZendeskRead,
+        mapping: &FieldMapping,
+        emails: &[Email],
+    ) -> Result<HashMap<Email, UserRecord>, ZendeskError> {
+        let mut found = HashMap::new();
+        for email in emails {
+            let users = read.search_users_by_email(email.as_str()).await?;
+            // Search is not exact matching: keep only a user that has this email.
+            if let Some(user) = users.iter().find(|u| has_email(u, email)) {
+                found.insert(email.clone(), record(user, mapping));
             }
         }
         Ok(found)
@@ -123,10 +141,7 @@ impl Directory {
 }
 
 fn has_email(user: &zendesk_client::User, email: &Email) -> bool {
-    user.active
-        && user
-            .emails()
-            .any(|e| e.trim().eq_ignore_ascii_case(email.as_str()))
+    user.active && user.emails().any(|e| email.matches(e))
 }
 
 /// Memberships of users, read per user or for the whole account at once.
@@ -305,7 +320,10 @@ mod tests {
             .iter()
             .map(|e| Email::parse(e).unwrap())
             .collect();
-        let known = HashMap::from([("a@x.io".to_owned(), 5), ("b@x.io".to_owned(), 6)]);
+        let known = HashMap::from([
+            (emails[0].clone(), UserId(5)),
+            (emails[1].clone(), UserId(6)),
+        ]);
         let found = Directory::Search
             .lookup(&read, &FieldMapping::default(), &emails, &known)
             .await

@@ -20,7 +20,7 @@ pub struct FieldMapping {
 }
 
 impl Default for FieldMapping {
-    /// The defaults of CLI.md: user name from FirstName and LastName, phone from Phone;
+    /// The defaults of docs/operator.md: user name from FirstName and LastName, phone from Phone;
     /// organization name from Name.
     fn default() -> Self {
         let fields = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
@@ -412,6 +412,14 @@ pub fn organization_update(
         update = update.set_external_id(account.to_string());
     }
     Ok(update)
+}
+
+/// The client's name for the synced object.
+pub fn client_object(object: domain::PersonObject) -> salesforce_client::PersonObject {
+    match object {
+        domain::PersonObject::Contact => salesforce_client::PersonObject::Contact,
+        domain::PersonObject::Lead => salesforce_client::PersonObject::Lead,
+    }
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! The run report of CLI.md: counts per object, skipped and failed records, API calls and
+//! The run report of docs/operator.md: counts per object, skipped and failed records, API calls and
 //! duration, serialized as the operator contract's JSON. A dry run also carries its plan.
 
 use serde::{Deserialize, Serialize};
@@ -100,7 +100,7 @@ pub struct PlannedAction {
     pub salesforce_ids: Vec<String>,
 }
 
-/// The report of one run (CLI.md).
+/// The report of one run (docs/operator.md).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
     /// `full` or `incremental`.

@@ -155,6 +155,20 @@ impl Staging {
         Ok(ids)
     }
 
+    /// `(id, email)` of every staged person that has an email group.
+    ///
+    /// # Errors
+    /// On a database failure.
+    pub fn grouped_people(&self) -> Result<Vec<(String, String)>, StagingError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, email_key FROM people WHERE email_key IS NOT NULL ORDER BY id")?;
+        let pairs = stmt
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        Ok(pairs)
+    }
+
     /// People that cannot be grouped (no or invalid email, converted leads).
     ///
     /// # Errors

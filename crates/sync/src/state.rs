@@ -38,9 +38,12 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use domain::{Email, PersonObject, SalesforceId, UserId};
 use rusqlite::{
     Connection, OptionalExtension, Transaction, TransactionBehavior, params, params_from_iter,
 };
+
+use crate::report::RunMode;
 
 /// Ordered schema migrations; entry `i` upgrades the schema from version `i` to `i + 1`.
 ///
@@ -96,6 +99,18 @@ const MIGRATIONS: &[&str] = &[
         updated_at TEXT NOT NULL
     ) STRICT;
     ",
+    // Version 3: writes Zendesk refused (its per-record error), with what was sent, so
+    // later runs do not send the same thing again until the record changes.
+    "
+    CREATE TABLE refusals (
+        salesforce_id TEXT NOT NULL,
+        subject       TEXT NOT NULL,
+        sent          TEXT NOT NULL,
+        message       TEXT NOT NULL,
+        refused_at    TEXT NOT NULL,
+        PRIMARY KEY (salesforce_id, subject)
+    ) STRICT;
+    ",
 ];
 
 /// The schema version this build writes and reads.
@@ -106,11 +121,105 @@ pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 /// the file does not grow with every cron invocation.
 pub const RUN_HISTORY_LIMIT: usize = 1000;
 
-/// The run modes [`StateStore::begin_run`] accepts.
-pub const RUN_MODES: &[&str] = &["full", "incremental"];
+/// A watermark: the newest `SystemModstamp` of a kind of record whose changes are synced.
+///
+/// The keys under which they are stored are named constants: changing one would make
+/// every existing state file look new and force full runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Watermark {
+    /// Accounts, synced to organizations.
+    Accounts,
+    /// Contacts or leads, synced to users.
+    People(PersonObject),
+    /// Account-contact relations, synced to memberships.
+    Relations,
+}
 
-/// The outcomes [`StateStore::finish_run`] accepts.
-pub const RUN_OUTCOMES: &[&str] = &["ok", "partial", "failed", "interrupted"];
+impl Watermark {
+    /// Stored key of [`Watermark::Accounts`].
+    pub const ACCOUNTS_KEY: &str = "account";
+    /// Stored key of the contacts' watermark (and primary-pass marker).
+    pub const CONTACTS_KEY: &str = "contact";
+    /// Stored key of the leads' watermark (and primary-pass marker).
+    pub const LEADS_KEY: &str = "lead";
+    /// Stored key of [`Watermark::Relations`].
+    pub const RELATIONS_KEY: &str = "relation";
+
+    /// The key stored in the file.
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::Accounts => Self::ACCOUNTS_KEY,
+            Self::People(PersonObject::Contact) => Self::CONTACTS_KEY,
+            Self::People(PersonObject::Lead) => Self::LEADS_KEY,
+            Self::Relations => Self::RELATIONS_KEY,
+        }
+    }
+}
+
+/// How a run ended, as stored in the history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RunOutcomeKind {
+    /// Every record synced.
+    Ok,
+    /// The run finished, but some records failed (exit status 3).
+    Partial,
+    /// The run could not finish (exit status 1 or 2).
+    Failed,
+    /// The run was stopped, or its process died.
+    Interrupted,
+}
+
+impl RunOutcomeKind {
+    /// Every outcome, in a stable order.
+    pub const ALL: [RunOutcomeKind; 4] = [Self::Ok, Self::Partial, Self::Failed, Self::Interrupted];
+
+    /// The lowercase name stored in the file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Partial => "partial",
+            Self::Failed => "failed",
+            Self::Interrupted => "interrupted",
+        }
+    }
+}
+
+impl fmt::Display for RunOutcomeKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+fn decode_outcome(text: &str) -> Result<RunOutcomeKind, StateError> {
+    RunOutcomeKind::ALL
+        .into_iter()
+        .find(|o| o.as_str() == text)
+        .ok_or_else(|| StateError::Decode {
+            what: "run outcome",
+            value: text.to_owned(),
+        })
+}
+
+fn decode_mode(text: &str) -> Result<RunMode, StateError> {
+    [RunMode::Full, RunMode::Incremental]
+        .into_iter()
+        .find(|m| m.as_str() == text)
+        .ok_or_else(|| StateError::Decode {
+            what: "run mode",
+            value: text.to_owned(),
+        })
+}
+
+/// A write Zendesk refused, remembered so the same thing is not sent again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// What was sent, as JSON.
+    pub sent: String,
+    /// Zendesk's message.
+    pub message: String,
+    /// When Zendesk refused it.
+    pub refused_at: DateTime<Utc>,
+}
 
 /// Emails per `IN (...)` list, well under SQLite's bound on statement variables.
 const IN_LIST_CHUNK: usize = 500;
@@ -236,6 +345,14 @@ impl RecordKind {
         RecordKind::Relation,
     ];
 
+    /// The kind of the people synced to users.
+    pub fn person(object: PersonObject) -> Self {
+        match object {
+            PersonObject::Contact => RecordKind::Contact,
+            PersonObject::Lead => RecordKind::Lead,
+        }
+    }
+
     /// The lowercase name stored in the file.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -321,16 +438,16 @@ impl fmt::Display for RunId {
 pub struct RunRecord {
     /// The run's id; later runs have larger ids.
     pub id: RunId,
-    /// `"full"` or `"incremental"`.
-    pub mode: String,
+    /// Full or incremental.
+    pub mode: RunMode,
     /// Whether the run was a dry run.
     pub dry_run: bool,
     /// When the run started.
     pub started_at: DateTime<Utc>,
     /// When the run finished; `None` while it runs or if it was killed.
     pub finished_at: Option<DateTime<Utc>>,
-    /// `"ok"`, `"partial"`, `"failed"` or `"interrupted"`; `None` while it runs.
-    pub outcome: Option<String>,
+    /// How it ended; `None` while it runs.
+    pub outcome: Option<RunOutcomeKind>,
     /// The run's JSON report, when it finished.
     pub report_json: Option<String>,
 }
@@ -453,83 +570,73 @@ impl StateStore {
         Ok(value)
     }
 
-    /// The watermark of `scope` (e.g. `"account"`, `"contact"`, `"lead"`, `"relation"`).
+    /// The watermark `mark`: the newest `SystemModstamp` whose records are all synced.
     ///
     /// # Errors
     ///
     /// [`StateError::Sqlite`] or [`StateError::Decode`] on a damaged file.
-    pub fn watermark(&self, scope: &str) -> Result<Option<DateTime<Utc>>, StateError> {
-        get_watermark(&self.conn, scope)
+    pub fn watermark(&self, mark: Watermark) -> Result<Option<DateTime<Utc>>, StateError> {
+        get_watermark(&self.conn, mark)
     }
 
-    /// Advances the watermark of `scope` to `at`; an older `at` leaves it unchanged.
+    /// The remembered syncing record of each of `emails` that has one.
     ///
     /// # Errors
     ///
-    /// [`StateError::Sqlite`] or [`StateError::Decode`] on a damaged file.
-    pub fn set_watermark(&mut self, scope: &str, at: DateTime<Utc>) -> Result<(), StateError> {
-        self.transaction(|tx| tx.set_watermark(scope, at))
-    }
-
-    /// Forgets every watermark, so the next run considers every record.
-    ///
-    /// # Errors
-    ///
-    /// [`StateError::Sqlite`] if the write fails.
-    pub fn clear_watermarks(&mut self) -> Result<(), StateError> {
-        self.transaction(|tx| tx.clear_watermarks())
-    }
-
-    /// The remembered syncing record (18-character Salesforce Id) of each of `emails`
-    /// that has one, keyed by email.
-    ///
-    /// Emails are compared exactly: callers pass normalized emails.
-    ///
-    /// # Errors
-    ///
-    /// [`StateError::Sqlite`] if the query fails.
+    /// [`StateError::Sqlite`] if the query fails, [`StateError::Decode`] on a damaged file.
     pub fn syncing_records(
         &self,
-        emails: &[String],
-    ) -> Result<HashMap<String, String>, StateError> {
-        get_syncing_records(&self.conn, emails)
+        emails: &[Email],
+    ) -> Result<HashMap<Email, SalesforceId>, StateError> {
+        let mut found = HashMap::new();
+        for (email, id) in select_by_email(&self.conn, "syncing_records", "salesforce_id", emails)?
+        {
+            found.insert(email, decode_id(id)?);
+        }
+        Ok(found)
     }
 
-    /// Remembers `(normalized email, Salesforce Id)` pairs as syncing records, replacing
-    /// earlier choices for the same emails, in one transaction.
+    /// The emails whose remembered syncing record is one of `records`, with that record:
+    /// the groups to decide again when those records are deleted or change their email.
     ///
     /// # Errors
     ///
-    /// [`StateError::Sqlite`] if the write fails.
-    pub fn set_syncing_records(&mut self, entries: &[(String, String)]) -> Result<(), StateError> {
-        self.transaction(|tx| tx.set_syncing_records(entries))
+    /// [`StateError::Sqlite`] if the query fails, [`StateError::Decode`] on a damaged file.
+    pub fn emails_synced_by(
+        &self,
+        records: &[SalesforceId],
+    ) -> Result<Vec<(Email, SalesforceId)>, StateError> {
+        let mut found = Vec::new();
+        for chunk in records.chunks(IN_LIST_CHUNK) {
+            let placeholders = vec!["?"; chunk.len()].join(", ");
+            let mut stmt = self.conn.prepare(&format!(
+                "SELECT email, salesforce_id FROM syncing_records WHERE salesforce_id IN ({placeholders})"
+            ))?;
+            let ids = chunk.iter().map(SalesforceId::as_str);
+            let rows = stmt.query_map(params_from_iter(ids), |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            })?;
+            for row in rows {
+                let (email, id) = row?;
+                found.push((decode_email(email)?, decode_id(id)?));
+            }
+        }
+        Ok(found)
     }
 
-    /// Forgets the syncing records of `emails`.
-    ///
-    /// # Errors
-    ///
-    /// [`StateError::Sqlite`] if the write fails.
-    pub fn forget_syncing_records(&mut self, emails: &[String]) -> Result<(), StateError> {
-        self.transaction(|tx| tx.forget_syncing_records(emails))
-    }
-
-    /// The Zendesk user ids remembered for normalized emails.
+    /// The Zendesk user remembered for each of `emails` that has one.
     ///
     /// # Errors
     ///
     /// [`StateError::Sqlite`] if the read fails.
-    pub fn zendesk_users(&self, emails: &[String]) -> Result<HashMap<String, u64>, StateError> {
-        get_zendesk_users(&self.conn, emails)
-    }
-
-    /// Remembers `(normalized email, Zendesk user id)` pairs, in one transaction.
-    ///
-    /// # Errors
-    ///
-    /// [`StateError::Sqlite`] if the write fails.
-    pub fn set_zendesk_users(&mut self, entries: &[(String, u64)]) -> Result<(), StateError> {
-        self.transaction(|tx| tx.set_zendesk_users(entries))
+    pub fn zendesk_users(&self, emails: &[Email]) -> Result<HashMap<Email, UserId>, StateError> {
+        let mut found = HashMap::new();
+        for (email, id) in select_by_email::<i64>(&self.conn, "zendesk_users", "user_id", emails)? {
+            if let Ok(id) = u64::try_from(id) {
+                found.insert(email, UserId(id));
+            }
+        }
+        Ok(found)
     }
 
     /// Every remembered failure, oldest last failure first.
@@ -538,44 +645,128 @@ impl StateStore {
     ///
     /// [`StateError::Sqlite`] or [`StateError::Decode`] on a damaged file.
     pub fn failed_records(&self) -> Result<Vec<FailedRecord>, StateError> {
-        get_failed_records(&self.conn)
+        let mut stmt = self.conn.prepare(
+            "SELECT salesforce_id, kind, email, message, attempts, first_failed_at, last_failed_at
+             FROM failed_records ORDER BY last_failed_at, salesforce_id",
+        )?;
+        let rows = stmt.query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, Option<String>>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, u32>(4)?,
+                row.get::<_, String>(5)?,
+                row.get::<_, String>(6)?,
+            ))
+        })?;
+        let mut failures = Vec::new();
+        for row in rows {
+            let (salesforce_id, kind, email, message, attempts, first, last) = row?;
+            failures.push(FailedRecord {
+                salesforce_id,
+                kind: kind.parse()?,
+                email,
+                message,
+                attempts,
+                first_failed_at: parse_time(&first)?,
+                last_failed_at: parse_time(&last)?,
+            });
+        }
+        Ok(failures)
     }
 
-    /// Remembers failures: a new record starts at one attempt, a known one counts one more
-    /// and takes the new message.
+    /// The refusals remembered for `records`, keyed by record and what was refused.
     ///
     /// # Errors
     ///
-    /// [`StateError::Sqlite`] if the write fails.
-    pub fn record_failures(&mut self, failures: &[NewFailure]) -> Result<(), StateError> {
-        self.transaction(|tx| tx.record_failures(failures))
+    /// [`StateError::Sqlite`] or [`StateError::Decode`] on a damaged file.
+    pub fn refusals(
+        &self,
+        records: &[SalesforceId],
+    ) -> Result<HashMap<(SalesforceId, String), Refusal>, StateError> {
+        let mut found = HashMap::new();
+        for chunk in records.chunks(IN_LIST_CHUNK) {
+            let placeholders = vec!["?"; chunk.len()].join(", ");
+            let mut stmt = self.conn.prepare(&format!(
+                "SELECT salesforce_id, subject, sent, message, refused_at FROM refusals
+                 WHERE salesforce_id IN ({placeholders})"
+            ))?;
+            let ids = chunk.iter().map(SalesforceId::as_str);
+            let rows = stmt.query_map(params_from_iter(ids), |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, String>(4)?,
+                ))
+            })?;
+            for row in rows {
+                let (id, subject, sent, message, at) = row?;
+                found.insert(
+                    (decode_id(id)?, subject),
+                    Refusal {
+                        sent,
+                        message,
+                        refused_at: parse_time(&at)?,
+                    },
+                );
+            }
+        }
+        Ok(found)
     }
 
-    /// Forgets the failures of records that have now synced.
+    /// Every remembered refusal, by record.
     ///
     /// # Errors
     ///
-    /// [`StateError::Sqlite`] if the write fails.
-    pub fn clear_failures(&mut self, salesforce_ids: &[String]) -> Result<(), StateError> {
-        self.transaction(|tx| tx.clear_failures(salesforce_ids))
+    /// [`StateError::Sqlite`] or [`StateError::Decode`] on a damaged file.
+    pub fn all_refusals(&self) -> Result<Vec<(SalesforceId, String, Refusal)>, StateError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT salesforce_id, subject, sent, message, refused_at FROM refusals
+             ORDER BY salesforce_id, subject",
+        )?;
+        let rows = stmt.query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, String>(4)?,
+            ))
+        })?;
+        let mut all = Vec::new();
+        for row in rows {
+            let (id, subject, sent, message, at) = row?;
+            all.push((
+                decode_id(id)?,
+                subject,
+                Refusal {
+                    sent,
+                    message,
+                    refused_at: parse_time(&at)?,
+                },
+            ));
+        }
+        Ok(all)
     }
 
-    /// Whether the primary pass over `object` (e.g. `"contact"`) has completed once.
+    /// Whether the primary pass over `object` has completed once.
     ///
     /// # Errors
     ///
     /// [`StateError::Sqlite`] if the query fails.
-    pub fn primary_pass_complete(&self, object: &str) -> Result<bool, StateError> {
-        get_primary_pass_complete(&self.conn, object)
-    }
-
-    /// Records that the primary pass over `object` has completed.
-    ///
-    /// # Errors
-    ///
-    /// [`StateError::Sqlite`] if the write fails.
-    pub fn set_primary_pass_complete(&mut self, object: &str) -> Result<(), StateError> {
-        self.transaction(|tx| tx.set_primary_pass_complete(object))
+    pub fn primary_pass_complete(&self, object: PersonObject) -> Result<bool, StateError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT 1 FROM primary_pass WHERE object = ?1",
+                [Watermark::People(object).key()],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
     }
 
     /// Starts a run in the history, now.
@@ -586,15 +777,8 @@ impl StateStore {
     ///
     /// # Errors
     ///
-    /// [`StateError::InvalidValue`] for a mode not in [`RUN_MODES`], or
     /// [`StateError::Sqlite`] if the write fails.
-    pub fn begin_run(&mut self, mode: &str, dry_run: bool) -> Result<RunId, StateError> {
-        if !RUN_MODES.contains(&mode) {
-            return Err(StateError::InvalidValue {
-                what: "run mode",
-                value: mode.to_owned(),
-            });
-        }
+    pub fn begin_run(&mut self, mode: RunMode, dry_run: bool) -> Result<RunId, StateError> {
         let now = format_time(Utc::now());
         let keep = i64::try_from(RUN_HISTORY_LIMIT).unwrap_or(i64::MAX);
         self.transaction(|tx| {
@@ -610,7 +794,7 @@ impl StateStore {
             }
             tx.tx.execute(
                 "INSERT INTO runs (mode, dry_run, started_at) VALUES (?1, ?2, ?3)",
-                params![mode, dry_run, now],
+                params![mode.as_str(), dry_run, now],
             )?;
             let id = tx.tx.last_insert_rowid();
             // Keep the new run plus the latest `keep - 1` before it.
@@ -626,27 +810,20 @@ impl StateStore {
     ///
     /// # Errors
     ///
-    /// [`StateError::InvalidValue`] for an outcome not in [`RUN_OUTCOMES`],
     /// [`StateError::RunNotOpen`] if the run is unknown or already finished, or
     /// [`StateError::Sqlite`] if the write fails.
     pub fn finish_run(
         &mut self,
         run: RunId,
-        outcome: &str,
+        outcome: RunOutcomeKind,
         report_json: &str,
     ) -> Result<(), StateError> {
-        if !RUN_OUTCOMES.contains(&outcome) {
-            return Err(StateError::InvalidValue {
-                what: "run outcome",
-                value: outcome.to_owned(),
-            });
-        }
         let now = format_time(Utc::now());
         self.transaction(|tx| {
             let updated = tx.tx.execute(
                 "UPDATE runs SET finished_at = ?2, outcome = ?3, report_json = ?4
                  WHERE id = ?1 AND finished_at IS NULL AND outcome IS NULL",
-                params![run.0, now, outcome, report_json],
+                params![run.0, now, outcome.as_str(), report_json],
             )?;
             if updated == 0 {
                 return Err(StateError::RunNotOpen { run });
@@ -682,11 +859,11 @@ impl StateStore {
             let (id, mode, dry_run, started_at, finished_at, outcome, report_json) = row?;
             runs.push(RunRecord {
                 id: RunId(id),
-                mode,
+                mode: decode_mode(&mode)?,
                 dry_run,
                 started_at: parse_time(&started_at)?,
                 finished_at: finished_at.as_deref().map(parse_time).transpose()?,
-                outcome,
+                outcome: outcome.as_deref().map(decode_outcome).transpose()?,
                 report_json,
             });
         }
@@ -725,33 +902,23 @@ impl StateStore {
     }
 }
 
-/// A transaction on the state store, handed to the closure of [`StateStore::transaction`].
-///
-/// Reads see the transaction's own writes.
+/// A transaction on the state store, handed to the closure of [`StateStore::transaction`]:
+/// every change to the state goes through one, so a chunk's facts commit together.
 #[derive(Debug)]
 pub struct StateTx<'a> {
     tx: Transaction<'a>,
 }
 
 impl StateTx<'_> {
-    /// See [`StateStore::watermark`].
+    /// Advances the watermark `mark` to `at`; an older `at` leaves it unchanged.
     ///
     /// # Errors
     ///
     /// [`StateError::Sqlite`] or [`StateError::Decode`] on a damaged file.
-    pub fn watermark(&self, scope: &str) -> Result<Option<DateTime<Utc>>, StateError> {
-        get_watermark(&self.tx, scope)
-    }
-
-    /// See [`StateStore::set_watermark`]: never moves a watermark backwards.
-    ///
-    /// # Errors
-    ///
-    /// [`StateError::Sqlite`] or [`StateError::Decode`] on a damaged file.
-    pub fn set_watermark(&self, scope: &str, at: DateTime<Utc>) -> Result<(), StateError> {
+    pub fn set_watermark(&self, mark: Watermark, at: DateTime<Utc>) -> Result<(), StateError> {
         // Compared as instants rather than in SQL, so the rule does not depend on how
         // timestamps sort as text.
-        if let Some(current) = get_watermark(&self.tx, scope)?
+        if let Some(current) = get_watermark(&self.tx, mark)?
             && current >= at
         {
             return Ok(());
@@ -759,12 +926,12 @@ impl StateTx<'_> {
         self.tx.execute(
             "INSERT INTO watermarks (scope, at) VALUES (?1, ?2)
              ON CONFLICT (scope) DO UPDATE SET at = excluded.at",
-            params![scope, format_time(at)],
+            params![mark.key(), format_time(at)],
         )?;
         Ok(())
     }
 
-    /// See [`StateStore::clear_watermarks`].
+    /// Forgets every watermark, so the next run considers every record.
     ///
     /// # Errors
     ///
@@ -774,24 +941,12 @@ impl StateTx<'_> {
         Ok(())
     }
 
-    /// See [`StateStore::syncing_records`].
-    ///
-    /// # Errors
-    ///
-    /// [`StateError::Sqlite`] if the query fails.
-    pub fn syncing_records(
-        &self,
-        emails: &[String],
-    ) -> Result<HashMap<String, String>, StateError> {
-        get_syncing_records(&self.tx, emails)
-    }
-
-    /// See [`StateStore::set_syncing_records`].
+    /// Remembers syncing records, replacing earlier choices for the same emails.
     ///
     /// # Errors
     ///
     /// [`StateError::Sqlite`] if the write fails.
-    pub fn set_syncing_records(&self, entries: &[(String, String)]) -> Result<(), StateError> {
+    pub fn set_syncing_records(&self, entries: &[(Email, SalesforceId)]) -> Result<(), StateError> {
         let now = format_time(Utc::now());
         let mut stmt = self.tx.prepare_cached(
             "INSERT INTO syncing_records (email, salesforce_id, updated_at) VALUES (?1, ?2, ?3)
@@ -800,26 +955,33 @@ impl StateTx<'_> {
              WHERE salesforce_id <> excluded.salesforce_id",
         )?;
         for (email, salesforce_id) in entries {
-            stmt.execute(params![email, salesforce_id, now])?;
+            stmt.execute(params![email.as_str(), salesforce_id.as_str(), now])?;
         }
         Ok(())
     }
 
-    /// See [`StateStore::zendesk_users`].
-    ///
-    /// # Errors
-    ///
-    /// [`StateError::Sqlite`] if the read fails.
-    pub fn zendesk_users(&self, emails: &[String]) -> Result<HashMap<String, u64>, StateError> {
-        get_zendesk_users(&self.tx, emails)
-    }
-
-    /// See [`StateStore::set_zendesk_users`].
+    /// Forgets the syncing records of `emails`.
     ///
     /// # Errors
     ///
     /// [`StateError::Sqlite`] if the write fails.
-    pub fn set_zendesk_users(&self, entries: &[(String, u64)]) -> Result<(), StateError> {
+    pub fn forget_syncing_records(&self, emails: &[Email]) -> Result<(), StateError> {
+        let mut stmt = self
+            .tx
+            .prepare_cached("DELETE FROM syncing_records WHERE email = ?1")?;
+        for email in emails {
+            stmt.execute([email.as_str()])?;
+        }
+        Ok(())
+    }
+
+    /// Remembers the Zendesk user of each email.
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::Sqlite`] if the write fails, [`StateError::InvalidValue`] for an id
+    /// SQLite cannot hold.
+    pub fn set_zendesk_users(&self, entries: &[(Email, UserId)]) -> Result<(), StateError> {
         let now = format_time(Utc::now());
         let mut stmt = self.tx.prepare_cached(
             "INSERT INTO zendesk_users (email, user_id, updated_at) VALUES (?1, ?2, ?3)
@@ -827,41 +989,18 @@ impl StateTx<'_> {
              SET user_id = excluded.user_id, updated_at = excluded.updated_at
              WHERE user_id <> excluded.user_id",
         )?;
-        for (email, user_id) in entries {
-            let user_id = i64::try_from(*user_id).map_err(|_| StateError::InvalidValue {
+        for (email, user) in entries {
+            let user_id = i64::try_from(user.0).map_err(|_| StateError::InvalidValue {
                 what: "zendesk user id",
-                value: user_id.to_string(),
+                value: user.0.to_string(),
             })?;
-            stmt.execute(params![email, user_id, now])?;
+            stmt.execute(params![email.as_str(), user_id, now])?;
         }
         Ok(())
     }
 
-    /// See [`StateStore::forget_syncing_records`].
-    ///
-    /// # Errors
-    ///
-    /// [`StateError::Sqlite`] if the write fails.
-    pub fn forget_syncing_records(&self, emails: &[String]) -> Result<(), StateError> {
-        let mut stmt = self
-            .tx
-            .prepare_cached("DELETE FROM syncing_records WHERE email = ?1")?;
-        for email in emails {
-            stmt.execute([email])?;
-        }
-        Ok(())
-    }
-
-    /// See [`StateStore::failed_records`].
-    ///
-    /// # Errors
-    ///
-    /// [`StateError::Sqlite`] or [`StateError::Decode`] on a damaged file.
-    pub fn failed_records(&self) -> Result<Vec<FailedRecord>, StateError> {
-        get_failed_records(&self.tx)
-    }
-
-    /// See [`StateStore::record_failures`].
+    /// Remembers failures: a new record starts at one attempt, a known one counts one more
+    /// and takes the new message.
     ///
     /// # Errors
     ///
@@ -891,7 +1030,7 @@ impl StateTx<'_> {
         Ok(())
     }
 
-    /// See [`StateStore::clear_failures`].
+    /// Forgets the failures of records that have now synced.
     ///
     /// # Errors
     ///
@@ -906,24 +1045,54 @@ impl StateTx<'_> {
         Ok(())
     }
 
-    /// See [`StateStore::primary_pass_complete`].
-    ///
-    /// # Errors
-    ///
-    /// [`StateError::Sqlite`] if the query fails.
-    pub fn primary_pass_complete(&self, object: &str) -> Result<bool, StateError> {
-        get_primary_pass_complete(&self.tx, object)
-    }
-
-    /// See [`StateStore::set_primary_pass_complete`]; the first completion time is kept.
+    /// Remembers that Zendesk refused what was sent for a record (`subject` says which
+    /// write: `"user"`, or a membership), replacing an earlier refusal of the same write.
     ///
     /// # Errors
     ///
     /// [`StateError::Sqlite`] if the write fails.
-    pub fn set_primary_pass_complete(&self, object: &str) -> Result<(), StateError> {
+    pub fn record_refusal(
+        &self,
+        record: &SalesforceId,
+        subject: &str,
+        sent: &str,
+        message: &str,
+    ) -> Result<(), StateError> {
+        self.tx.execute(
+            "INSERT INTO refusals (salesforce_id, subject, sent, message, refused_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (salesforce_id, subject) DO UPDATE SET
+                 sent = excluded.sent, message = excluded.message, refused_at = excluded.refused_at",
+            params![record.as_str(), subject, sent, message, format_time(Utc::now())],
+        )?;
+        Ok(())
+    }
+
+    /// Forgets the refusals of records whose writes Zendesk has now accepted (or that a
+    /// `--full` run sends again).
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::Sqlite`] if the write fails.
+    pub fn clear_refusals(&self, records: &[SalesforceId]) -> Result<(), StateError> {
+        let mut stmt = self
+            .tx
+            .prepare_cached("DELETE FROM refusals WHERE salesforce_id = ?1")?;
+        for id in records {
+            stmt.execute([id.as_str()])?;
+        }
+        Ok(())
+    }
+
+    /// Records that the primary pass over `object` has completed; the first time is kept.
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::Sqlite`] if the write fails.
+    pub fn set_primary_pass_complete(&self, object: PersonObject) -> Result<(), StateError> {
         self.tx.execute(
             "INSERT OR IGNORE INTO primary_pass (object, completed_at) VALUES (?1, ?2)",
-            params![object, format_time(Utc::now())],
+            params![Watermark::People(object).key(), format_time(Utc::now())],
         )?;
         Ok(())
     }
@@ -934,6 +1103,43 @@ pub fn lock_path(path: &Path) -> PathBuf {
     let mut lock = path.as_os_str().to_owned();
     lock.push(".lock");
     PathBuf::from(lock)
+}
+
+/// The latest `limit` runs of the state file at `path`, newest first, read without taking
+/// the lock, so the history can be read while a run (or `sfzd sync --every`) holds the
+/// file. The file is opened read-only: nothing is migrated or written.
+///
+/// # Errors
+///
+/// [`StateError::Open`] when the file cannot be opened (or is not a database),
+/// [`StateError::NewerSchema`] for a file of a newer sfzd, [`StateError::Sqlite`] or
+/// [`StateError::Decode`] on a damaged file.
+pub fn read_recent_runs(path: &Path, limit: usize) -> Result<Vec<RunRecord>, StateError> {
+    let open_error = |source| StateError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(open_error)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
+    let found = user_version(&conn).map_err(open_error)?;
+    if found > SCHEMA_VERSION {
+        return Err(StateError::NewerSchema {
+            path: path.to_path_buf(),
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if found == 0 {
+        // Created but never migrated: no run was ever recorded.
+        return Ok(Vec::new());
+    }
+    let store = StateStore {
+        conn,
+        _lock: None,
+        path: Some(path.to_path_buf()),
+    };
+    store.recent_runs(limit)
 }
 
 /// Sets the connection up for crash safety before anything else touches the file.
@@ -974,108 +1180,79 @@ fn parse_time(text: &str) -> Result<DateTime<Utc>, StateError> {
         })
 }
 
-fn get_watermark(conn: &Connection, scope: &str) -> Result<Option<DateTime<Utc>>, StateError> {
+fn get_watermark(conn: &Connection, mark: Watermark) -> Result<Option<DateTime<Utc>>, StateError> {
     let at: Option<String> = conn
         .query_row(
             "SELECT at FROM watermarks WHERE scope = ?1",
-            [scope],
+            [mark.key()],
             |row| row.get(0),
         )
         .optional()?;
     at.as_deref().map(parse_time).transpose()
 }
 
-fn get_syncing_records(
+/// `(email, column)` of the rows of `table` whose email is one of `emails`, with the
+/// caller's `Email` values (stored emails are the normalized text of those).
+fn select_by_email<T: rusqlite::types::FromSql>(
     conn: &Connection,
-    emails: &[String],
-) -> Result<HashMap<String, String>, StateError> {
-    let mut found = HashMap::new();
+    table: &str,
+    column: &str,
+    emails: &[Email],
+) -> Result<Vec<(Email, T)>, StateError> {
+    let by_text: HashMap<&str, &Email> = emails.iter().map(|e| (e.as_str(), e)).collect();
+    let mut found = Vec::new();
     for chunk in emails.chunks(IN_LIST_CHUNK) {
         let placeholders = vec!["?"; chunk.len()].join(", ");
-        let mut stmt = conn.prepare(&format!(
-            "SELECT email, salesforce_id FROM syncing_records WHERE email IN ({placeholders})"
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT email, {column} FROM {table} WHERE email IN ({placeholders})"
         ))?;
-        let rows = stmt.query_map(params_from_iter(chunk), |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+        let rows = stmt.query_map(params_from_iter(chunk.iter().map(Email::as_str)), |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, T>(1)?))
         })?;
         for row in rows {
-            let (email, salesforce_id) = row?;
-            found.insert(email, salesforce_id);
-        }
-    }
-    Ok(found)
-}
-
-fn get_zendesk_users(
-    conn: &Connection,
-    emails: &[String],
-) -> Result<HashMap<String, u64>, StateError> {
-    let mut found = HashMap::new();
-    for chunk in emails.chunks(IN_LIST_CHUNK) {
-        let placeholders = vec!["?"; chunk.len()].join(", ");
-        let mut stmt = conn.prepare(&format!(
-            "SELECT email, user_id FROM zendesk_users WHERE email IN ({placeholders})"
-        ))?;
-        let rows = stmt.query_map(params_from_iter(chunk), |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
-        })?;
-        for row in rows {
-            let (email, user_id) = row?;
-            if let Ok(user_id) = u64::try_from(user_id) {
-                found.insert(email, user_id);
+            let (email, value) = row?;
+            if let Some(email) = by_text.get(email.as_str()) {
+                found.push(((*email).clone(), value));
             }
         }
     }
     Ok(found)
 }
 
-fn get_failed_records(conn: &Connection) -> Result<Vec<FailedRecord>, StateError> {
-    let mut stmt = conn.prepare(
-        "SELECT salesforce_id, kind, email, message, attempts, first_failed_at, last_failed_at
-         FROM failed_records ORDER BY last_failed_at, salesforce_id",
-    )?;
-    let rows = stmt.query_map([], |row| {
-        Ok((
-            row.get::<_, String>(0)?,
-            row.get::<_, String>(1)?,
-            row.get::<_, Option<String>>(2)?,
-            row.get::<_, String>(3)?,
-            row.get::<_, u32>(4)?,
-            row.get::<_, String>(5)?,
-            row.get::<_, String>(6)?,
-        ))
-    })?;
-    let mut failures = Vec::new();
-    for row in rows {
-        let (salesforce_id, kind, email, message, attempts, first, last) = row?;
-        failures.push(FailedRecord {
-            salesforce_id,
-            kind: kind.parse()?,
-            email,
-            message,
-            attempts,
-            first_failed_at: parse_time(&first)?,
-            last_failed_at: parse_time(&last)?,
-        });
-    }
-    Ok(failures)
+fn decode_email(text: String) -> Result<Email, StateError> {
+    Email::parse(&text).map_err(|_| StateError::Decode {
+        what: "email",
+        value: text,
+    })
 }
 
-fn get_primary_pass_complete(conn: &Connection, object: &str) -> Result<bool, StateError> {
-    Ok(conn
-        .query_row(
-            "SELECT 1 FROM primary_pass WHERE object = ?1",
-            [object],
-            |_| Ok(()),
-        )
-        .optional()?
-        .is_some())
+fn decode_id(text: String) -> Result<SalesforceId, StateError> {
+    SalesforceId::parse(&text).map_err(|_| StateError::Decode {
+        what: "Salesforce Id",
+        value: text,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    const CONTACTS: Watermark = Watermark::People(PersonObject::Contact);
+    const ACCOUNTS: Watermark = Watermark::Accounts;
+
+    fn email(text: &str) -> Email {
+        Email::parse(text).unwrap()
+    }
+
+    fn sf(text: &str) -> SalesforceId {
+        SalesforceId::parse(text).unwrap()
+    }
+
+    /// Commits one change.
+    fn write(store: &mut StateStore, f: impl FnOnce(&StateTx<'_>) -> Result<(), StateError>) {
+        store.transaction(f).unwrap();
+    }
 
     fn at(seconds: i64) -> DateTime<Utc> {
         Utc.timestamp_opt(1_700_000_000 + seconds, 0).unwrap()
@@ -1114,12 +1291,13 @@ mod tests {
         let store = StateStore::open(&path).unwrap();
         assert!(path.exists());
         assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
-        assert_eq!(SCHEMA_VERSION, 2);
+        assert_eq!(SCHEMA_VERSION, 3);
         assert_eq!(
             table_names(&store),
             [
                 "failed_records",
                 "primary_pass",
+                "refusals",
                 "runs",
                 "syncing_records",
                 "watermarks",
@@ -1135,32 +1313,35 @@ mod tests {
         let run;
         {
             let mut store = StateStore::open(&path).unwrap();
-            store.set_watermark("contact", at(10)).unwrap();
+            write(&mut store, |tx| tx.set_watermark(CONTACTS, at(10)));
+            write(&mut store, |tx| {
+                tx.set_syncing_records(&[(email("a@example.com"), sf("003000000000001AAA"))])
+            });
+            write(&mut store, |tx| {
+                tx.record_failures(&[failure("003000000000002AAA", RecordKind::Contact, "boom")])
+            });
+            write(&mut store, |tx| {
+                tx.set_primary_pass_complete(PersonObject::Contact)
+            });
+            run = store.begin_run(RunMode::Full, false).unwrap();
             store
-                .set_syncing_records(&[("a@example.com".into(), "003000000000001AAA".into())])
+                .finish_run(run, RunOutcomeKind::Ok, "{\"mode\":\"full\"}")
                 .unwrap();
-            store
-                .record_failures(&[failure("003000000000002AAA", RecordKind::Contact, "boom")])
-                .unwrap();
-            store.set_primary_pass_complete("contact").unwrap();
-            run = store.begin_run("full", false).unwrap();
-            store.finish_run(run, "ok", "{\"mode\":\"full\"}").unwrap();
         }
         let store = StateStore::open(&path).unwrap();
         assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
-        assert_eq!(store.watermark("contact").unwrap(), Some(at(10)));
+        assert_eq!(store.watermark(CONTACTS).unwrap(), Some(at(10)));
         assert_eq!(
             store
-                .syncing_records(&["a@example.com".into()])
+                .syncing_records(&[email("a@example.com")])
                 .unwrap()
-                .get("a@example.com")
-                .map(String::as_str),
-            Some("003000000000001AAA")
+                .get(&email("a@example.com")),
+            Some(&sf("003000000000001AAA"))
         );
         let failures = store.failed_records().unwrap();
         assert_eq!(failures.len(), 1);
         assert_eq!(failures[0].message, "boom");
-        assert!(store.primary_pass_complete("contact").unwrap());
+        assert!(store.primary_pass_complete(PersonObject::Contact).unwrap());
         let runs = store.recent_runs(10).unwrap();
         assert_eq!(runs.len(), 1);
         assert_eq!(runs[0].id, run);
@@ -1199,20 +1380,17 @@ mod tests {
         }
         let mut store = StateStore::open(&path).unwrap();
         assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
-        assert_eq!(
-            store.syncing_records(&["a@x.io".to_owned()]).unwrap().len(),
-            1
-        );
-        store
-            .set_zendesk_users(&[("a@x.io".to_owned(), 42), ("b@x.io".to_owned(), 7)])
-            .unwrap();
-        store
-            .set_zendesk_users(&[("a@x.io".to_owned(), 43)])
-            .unwrap();
+        assert_eq!(store.syncing_records(&[email("a@x.io")]).unwrap().len(), 1);
+        write(&mut store, |tx| {
+            tx.set_zendesk_users(&[(email("a@x.io"), UserId(42)), (email("b@x.io"), UserId(7))])
+        });
+        write(&mut store, |tx| {
+            tx.set_zendesk_users(&[(email("a@x.io"), UserId(43))])
+        });
         let users = store
-            .zendesk_users(&["a@x.io".to_owned(), "c@x.io".to_owned()])
+            .zendesk_users(&[email("a@x.io"), email("c@x.io")])
             .unwrap();
-        assert_eq!(users, HashMap::from([("a@x.io".to_owned(), 43)]));
+        assert_eq!(users, HashMap::from([(email("a@x.io"), UserId(43))]));
     }
 
     #[test]
@@ -1295,90 +1473,139 @@ mod tests {
     #[test]
     fn watermark_never_moves_backwards() {
         let mut store = StateStore::open_in_memory().unwrap();
-        assert_eq!(store.watermark("account").unwrap(), None);
-        store.set_watermark("account", at(100)).unwrap();
-        store.set_watermark("account", at(50)).unwrap();
-        assert_eq!(store.watermark("account").unwrap(), Some(at(100)));
-        store.set_watermark("account", at(200)).unwrap();
-        assert_eq!(store.watermark("account").unwrap(), Some(at(200)));
+        assert_eq!(store.watermark(ACCOUNTS).unwrap(), None);
+        write(&mut store, |tx| tx.set_watermark(ACCOUNTS, at(100)));
+        write(&mut store, |tx| tx.set_watermark(ACCOUNTS, at(50)));
+        assert_eq!(store.watermark(ACCOUNTS).unwrap(), Some(at(100)));
+        write(&mut store, |tx| tx.set_watermark(ACCOUNTS, at(200)));
+        assert_eq!(store.watermark(ACCOUNTS).unwrap(), Some(at(200)));
         // Scopes are independent.
-        assert_eq!(store.watermark("contact").unwrap(), None);
-        store.set_watermark("contact", at(1)).unwrap();
-        assert_eq!(store.watermark("account").unwrap(), Some(at(200)));
-        assert_eq!(store.watermark("contact").unwrap(), Some(at(1)));
+        assert_eq!(store.watermark(CONTACTS).unwrap(), None);
+        write(&mut store, |tx| tx.set_watermark(CONTACTS, at(1)));
+        assert_eq!(store.watermark(ACCOUNTS).unwrap(), Some(at(200)));
+        assert_eq!(store.watermark(CONTACTS).unwrap(), Some(at(1)));
     }
 
     #[test]
     fn watermark_keeps_salesforce_millisecond_precision() {
         let mut store = StateStore::open_in_memory().unwrap();
         let precise = at(0) + chrono::Duration::milliseconds(123);
-        store.set_watermark("contact", precise).unwrap();
-        store.set_watermark("contact", at(0)).unwrap();
-        assert_eq!(store.watermark("contact").unwrap(), Some(precise));
+        write(&mut store, |tx| tx.set_watermark(CONTACTS, precise));
+        write(&mut store, |tx| tx.set_watermark(CONTACTS, at(0)));
+        assert_eq!(store.watermark(CONTACTS).unwrap(), Some(precise));
     }
 
     #[test]
     fn clear_watermarks_forgets_every_scope() {
         let mut store = StateStore::open_in_memory().unwrap();
-        store.set_watermark("account", at(100)).unwrap();
-        store.set_watermark("contact", at(100)).unwrap();
-        store.clear_watermarks().unwrap();
-        assert_eq!(store.watermark("account").unwrap(), None);
-        assert_eq!(store.watermark("contact").unwrap(), None);
+        write(&mut store, |tx| tx.set_watermark(ACCOUNTS, at(100)));
+        write(&mut store, |tx| tx.set_watermark(CONTACTS, at(100)));
+        write(&mut store, |tx| tx.clear_watermarks());
+        assert_eq!(store.watermark(ACCOUNTS).unwrap(), None);
+        assert_eq!(store.watermark(CONTACTS).unwrap(), None);
         // After a clear, an older watermark is accepted again.
-        store.set_watermark("account", at(5)).unwrap();
-        assert_eq!(store.watermark("account").unwrap(), Some(at(5)));
+        write(&mut store, |tx| tx.set_watermark(ACCOUNTS, at(5)));
+        assert_eq!(store.watermark(ACCOUNTS).unwrap(), Some(at(5)));
     }
 
     #[test]
     fn syncing_records_upsert_lookup_and_forget_in_bulk() {
         let mut store = StateStore::open_in_memory().unwrap();
-        let emails: Vec<String> = (0..2000).map(|i| format!("user{i}@example.com")).collect();
-        let entries: Vec<(String, String)> = emails
+        let emails: Vec<Email> = (0..2000)
+            .map(|i| email(&format!("user{i}@example.com")))
+            .collect();
+        let entries: Vec<(Email, SalesforceId)> = emails
             .iter()
             .enumerate()
-            .map(|(i, email)| (email.clone(), format!("003{i:015}")))
+            .map(|(i, email)| (email.clone(), sf(&format!("003{i:012}AAA"))))
             .collect();
-        store.set_syncing_records(&entries).unwrap();
+        write(&mut store, |tx| tx.set_syncing_records(&entries));
 
         let mut wanted = emails.clone();
-        wanted.push("nobody@example.com".to_owned());
+        wanted.push(email("nobody@example.com"));
         let found = store.syncing_records(&wanted).unwrap();
         assert_eq!(found.len(), 2000);
-        assert_eq!(found["user1999@example.com"], "003000000000001999");
-        assert!(!found.contains_key("nobody@example.com"));
+        assert_eq!(
+            found[&email("user1999@example.com")],
+            sf("003000000001999AAA")
+        );
+        assert!(!found.contains_key(&email("nobody@example.com")));
         assert!(store.syncing_records(&[]).unwrap().is_empty());
 
         // A new choice replaces the remembered one.
-        store
-            .set_syncing_records(&[("user7@example.com".into(), "003NEWNEWNEWNEWAAA".into())])
-            .unwrap();
+        write(&mut store, |tx| {
+            tx.set_syncing_records(&[(email("user7@example.com"), sf("003000000009999AAA"))])
+        });
         assert_eq!(
             store
-                .syncing_records(&["user7@example.com".into()])
-                .unwrap()["user7@example.com"],
-            "003NEWNEWNEWNEWAAA"
+                .syncing_records(&[email("user7@example.com")])
+                .unwrap()[&email("user7@example.com")],
+            sf("003000000009999AAA")
+        );
+        // The groups a record is the syncing record of.
+        assert_eq!(
+            store
+                .emails_synced_by(&[sf("003000000009999AAA"), sf("003000000000008AAA")])
+                .unwrap()
+                .len(),
+            2
         );
 
-        store.forget_syncing_records(&emails[..1000]).unwrap();
+        write(&mut store, |tx| tx.forget_syncing_records(&emails[..1000]));
         let found = store.syncing_records(&emails).unwrap();
         assert_eq!(found.len(), 1000);
-        assert!(!found.contains_key("user0@example.com"));
-        assert!(found.contains_key("user1000@example.com"));
+        assert!(!found.contains_key(&email("user0@example.com")));
+        assert!(found.contains_key(&email("user1000@example.com")));
+    }
+
+    #[test]
+    fn refusals_are_remembered_per_record_and_write_until_cleared() {
+        let mut store = StateStore::open_in_memory().unwrap();
+        let ann = sf("003000000000001AAA");
+        write(&mut store, |tx| {
+            tx.record_refusal(
+                &ann,
+                "user",
+                r#"{"email":"jörg@müller.de"}"#,
+                "Email: is invalid",
+            )
+        });
+        write(&mut store, |tx| {
+            tx.record_refusal(&ann, "membership 7", "{}", "limit")
+        });
+        let found = store.refusals(std::slice::from_ref(&ann)).unwrap();
+        assert_eq!(found.len(), 2);
+        assert_eq!(
+            found[&(ann.clone(), "user".to_owned())].message,
+            "Email: is invalid"
+        );
+        // A second refusal of the same write replaces the first.
+        write(&mut store, |tx| {
+            tx.record_refusal(&ann, "user", "{}", "again")
+        });
+        assert_eq!(
+            store.refusals(std::slice::from_ref(&ann)).unwrap()[&(ann.clone(), "user".to_owned())]
+                .message,
+            "again"
+        );
+        write(&mut store, |tx| {
+            tx.clear_refusals(std::slice::from_ref(&ann))
+        });
+        assert!(store.refusals(&[ann]).unwrap().is_empty());
     }
 
     #[test]
     fn failures_count_attempts_and_clear() {
         let mut store = StateStore::open_in_memory().unwrap();
-        store
-            .record_failures(&[
+        write(&mut store, |tx| {
+            tx.record_failures(&[
                 failure("001000000000001AAA", RecordKind::Account, "first"),
                 failure("003000000000001AAA", RecordKind::Contact, "first"),
             ])
-            .unwrap();
-        store
-            .record_failures(&[failure("001000000000001AAA", RecordKind::Account, "second")])
-            .unwrap();
+        });
+        write(&mut store, |tx| {
+            tx.record_failures(&[failure("001000000000001AAA", RecordKind::Account, "second")])
+        });
 
         let failures = store.failed_records().unwrap();
         assert_eq!(failures.len(), 2);
@@ -1400,17 +1627,17 @@ mod tests {
             Some("003000000000001AAA@example.com")
         );
 
-        store
-            .clear_failures(&["001000000000001AAA".to_owned()])
-            .unwrap();
+        write(&mut store, |tx| {
+            tx.clear_failures(&["001000000000001AAA".to_owned()])
+        });
         let failures = store.failed_records().unwrap();
         assert_eq!(failures.len(), 1);
         assert_eq!(failures[0].salesforce_id, "003000000000001AAA");
 
         // A cleared record that fails again starts counting afresh.
-        store
-            .record_failures(&[failure("001000000000001AAA", RecordKind::Account, "third")])
-            .unwrap();
+        write(&mut store, |tx| {
+            tx.record_failures(&[failure("001000000000001AAA", RecordKind::Account, "third")])
+        });
         let account = store
             .failed_records()
             .unwrap()
@@ -1433,7 +1660,7 @@ mod tests {
                 message: kind.to_string(),
             })
             .collect();
-        store.record_failures(&failures).unwrap();
+        write(&mut store, |tx| tx.record_failures(&failures));
         let mut stored = store.failed_records().unwrap();
         stored.sort_by(|a, b| a.salesforce_id.cmp(&b.salesforce_id));
         let kinds: Vec<RecordKind> = stored.iter().map(|f| f.kind).collect();
@@ -1445,33 +1672,39 @@ mod tests {
     #[test]
     fn primary_pass_is_remembered_per_object() {
         let mut store = StateStore::open_in_memory().unwrap();
-        assert!(!store.primary_pass_complete("contact").unwrap());
-        store.set_primary_pass_complete("contact").unwrap();
-        store.set_primary_pass_complete("contact").unwrap();
-        assert!(store.primary_pass_complete("contact").unwrap());
-        assert!(!store.primary_pass_complete("lead").unwrap());
+        assert!(!store.primary_pass_complete(PersonObject::Contact).unwrap());
+        write(&mut store, |tx| {
+            tx.set_primary_pass_complete(PersonObject::Contact)
+        });
+        write(&mut store, |tx| {
+            tx.set_primary_pass_complete(PersonObject::Contact)
+        });
+        assert!(store.primary_pass_complete(PersonObject::Contact).unwrap());
+        assert!(!store.primary_pass_complete(PersonObject::Lead).unwrap());
     }
 
     #[test]
     fn runs_history_is_newest_first_with_outcomes() {
         let mut store = StateStore::open_in_memory().unwrap();
-        let first = store.begin_run("full", false).unwrap();
-        store.finish_run(first, "ok", "{\"n\":1}").unwrap();
-        let second = store.begin_run("incremental", true).unwrap();
+        let first = store.begin_run(RunMode::Full, false).unwrap();
+        store
+            .finish_run(first, RunOutcomeKind::Ok, "{\"n\":1}")
+            .unwrap();
+        let second = store.begin_run(RunMode::Incremental, true).unwrap();
         assert!(second > first);
 
         let runs = store.recent_runs(10).unwrap();
         assert_eq!(runs.len(), 2);
         assert_eq!(runs[0].id, second);
-        assert_eq!(runs[0].mode, "incremental");
+        assert_eq!(runs[0].mode, RunMode::Incremental);
         assert!(runs[0].dry_run);
         assert_eq!(runs[0].finished_at, None);
         assert_eq!(runs[0].outcome, None);
         assert_eq!(runs[0].report_json, None);
         assert_eq!(runs[1].id, first);
-        assert_eq!(runs[1].mode, "full");
+        assert_eq!(runs[1].mode, RunMode::Full);
         assert!(!runs[1].dry_run);
-        assert_eq!(runs[1].outcome.as_deref(), Some("ok"));
+        assert_eq!(runs[1].outcome, Some(RunOutcomeKind::Ok));
         assert_eq!(runs[1].report_json.as_deref(), Some("{\"n\":1}"));
         let finished = runs[1].finished_at.unwrap();
         assert!(finished >= runs[1].started_at);
@@ -1479,51 +1712,75 @@ mod tests {
         assert_eq!(store.recent_runs(1).unwrap().len(), 1);
         assert_eq!(store.recent_runs(1).unwrap()[0].id, second);
 
-        store.finish_run(second, "partial", "{}").unwrap();
+        store
+            .finish_run(second, RunOutcomeKind::Partial, "{}")
+            .unwrap();
         assert_eq!(
-            store.recent_runs(1).unwrap()[0].outcome.as_deref(),
-            Some("partial")
+            store.recent_runs(1).unwrap()[0].outcome,
+            Some(RunOutcomeKind::Partial)
         );
     }
 
     #[test]
     fn finishing_twice_or_an_unknown_run_is_refused() {
         let mut store = StateStore::open_in_memory().unwrap();
-        let run = store.begin_run("full", false).unwrap();
-        store.finish_run(run, "failed", "{}").unwrap();
+        let run = store.begin_run(RunMode::Full, false).unwrap();
+        store.finish_run(run, RunOutcomeKind::Failed, "{}").unwrap();
         assert!(matches!(
-            store.finish_run(run, "ok", "{}"),
+            store.finish_run(run, RunOutcomeKind::Ok, "{}"),
             Err(StateError::RunNotOpen { run: r }) if r == run
         ));
         assert!(matches!(
-            store.finish_run(RunId(9999), "ok", "{}"),
+            store.finish_run(RunId(9999), RunOutcomeKind::Ok, "{}"),
             Err(StateError::RunNotOpen { .. })
         ));
         assert_eq!(
-            store.recent_runs(1).unwrap()[0].outcome.as_deref(),
-            Some("failed")
+            store.recent_runs(1).unwrap()[0].outcome,
+            Some(RunOutcomeKind::Failed)
         );
     }
 
     #[test]
-    fn unknown_mode_and_outcome_are_refused() {
+    fn a_damaged_mode_or_outcome_is_a_decode_error_naming_it() {
         let mut store = StateStore::open_in_memory().unwrap();
+        let run = store.begin_run(RunMode::Full, false).unwrap();
+        store
+            .conn
+            .execute(
+                "UPDATE runs SET mode = 'sometimes' WHERE id = ?1",
+                [run.get()],
+            )
+            .unwrap();
         assert!(matches!(
-            store.begin_run("sometimes", false),
-            Err(StateError::InvalidValue {
+            store.recent_runs(10),
+            Err(StateError::Decode {
                 what: "run mode",
                 ..
             })
         ));
-        let run = store.begin_run("full", false).unwrap();
+        store
+            .conn
+            .execute(
+                "UPDATE runs SET mode = 'full', outcome = 'great' WHERE id = ?1",
+                [run.get()],
+            )
+            .unwrap();
         assert!(matches!(
-            store.finish_run(run, "great", "{}"),
-            Err(StateError::InvalidValue {
+            store.recent_runs(10),
+            Err(StateError::Decode {
                 what: "run outcome",
                 ..
             })
         ));
-        assert_eq!(store.recent_runs(10).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn watermark_keys_are_the_ones_existing_state_files_hold() {
+        // Changing a key would make every existing state file look new: full runs.
+        assert_eq!(Watermark::Accounts.key(), "account");
+        assert_eq!(Watermark::People(PersonObject::Contact).key(), "contact");
+        assert_eq!(Watermark::People(PersonObject::Lead).key(), "lead");
+        assert_eq!(Watermark::Relations.key(), "relation");
     }
 
     #[test]
@@ -1531,14 +1788,14 @@ mod tests {
         let (_dir, path) = temp_state();
         let killed = {
             let mut store = StateStore::open(&path).unwrap();
-            store.begin_run("incremental", false).unwrap()
+            store.begin_run(RunMode::Incremental, false).unwrap()
             // Dropped without finish_run, as after SIGKILL.
         };
         let mut store = StateStore::open(&path).unwrap();
-        let next = store.begin_run("incremental", false).unwrap();
+        let next = store.begin_run(RunMode::Incremental, false).unwrap();
         let runs = store.recent_runs(10).unwrap();
         assert_eq!(runs[1].id, killed);
-        assert_eq!(runs[1].outcome.as_deref(), Some("interrupted"));
+        assert_eq!(runs[1].outcome, Some(RunOutcomeKind::Interrupted));
         assert_eq!(runs[1].finished_at, None);
         assert_eq!(runs[0].id, next);
         assert_eq!(runs[0].outcome, None);
@@ -1549,8 +1806,8 @@ mod tests {
         let mut store = StateStore::open_in_memory().unwrap();
         let mut last = None;
         for _ in 0..RUN_HISTORY_LIMIT + 5 {
-            let run = store.begin_run("incremental", false).unwrap();
-            store.finish_run(run, "ok", "{}").unwrap();
+            let run = store.begin_run(RunMode::Incremental, false).unwrap();
+            store.finish_run(run, RunOutcomeKind::Ok, "{}").unwrap();
             last = Some(run);
         }
         let runs = store.recent_runs(usize::MAX).unwrap();
@@ -1562,38 +1819,39 @@ mod tests {
     fn transaction_commits_everything_or_nothing() {
         let mut store = StateStore::open_in_memory().unwrap();
         let result: Result<(), StateError> = store.transaction(|tx| {
-            tx.set_syncing_records(&[("a@example.com".into(), "003000000000001AAA".into())])?;
+            tx.set_syncing_records(&[(email("a@example.com"), sf("003000000000001AAA"))])?;
             tx.record_failures(&[failure("003000000000002AAA", RecordKind::Contact, "x")])?;
-            tx.set_watermark("contact", at(10))?;
-            // Reads inside see the transaction's writes.
-            assert_eq!(tx.watermark("contact")?, Some(at(10)));
+            tx.set_watermark(CONTACTS, at(10))?;
             Err(StateError::InvalidValue {
                 what: "test",
                 value: "abort".into(),
             })
         });
         assert!(result.is_err());
-        assert_eq!(store.watermark("contact").unwrap(), None);
+        assert_eq!(store.watermark(CONTACTS).unwrap(), None);
         assert!(
             store
-                .syncing_records(&["a@example.com".into()])
+                .syncing_records(&[email("a@example.com")])
                 .unwrap()
                 .is_empty()
         );
         assert!(store.failed_records().unwrap().is_empty());
 
-        let count = store
-            .transaction(|tx| {
-                tx.set_syncing_records(&[("a@example.com".into(), "003000000000001AAA".into())])?;
-                tx.clear_failures(&["003000000000002AAA".into()])?;
-                tx.set_watermark("contact", at(10))?;
-                tx.set_primary_pass_complete("contact")?;
-                Ok(tx.syncing_records(&["a@example.com".into()])?.len())
-            })
-            .unwrap();
-        assert_eq!(count, 1);
-        assert_eq!(store.watermark("contact").unwrap(), Some(at(10)));
-        assert!(store.primary_pass_complete("contact").unwrap());
+        write(&mut store, |tx| {
+            tx.set_syncing_records(&[(email("a@example.com"), sf("003000000000001AAA"))])?;
+            tx.clear_failures(&["003000000000002AAA".to_owned()])?;
+            tx.set_watermark(CONTACTS, at(10))?;
+            tx.set_primary_pass_complete(PersonObject::Contact)
+        });
+        assert_eq!(
+            store
+                .syncing_records(&[email("a@example.com")])
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(store.watermark(CONTACTS).unwrap(), Some(at(10)));
+        assert!(store.primary_pass_complete(PersonObject::Contact).unwrap());
     }
 
     #[test]
@@ -1601,18 +1859,18 @@ mod tests {
         let (_dir, path) = temp_state();
         {
             let mut store = StateStore::open(&path).unwrap();
-            store.set_watermark("contact", at(1)).unwrap();
+            write(&mut store, |tx| tx.set_watermark(CONTACTS, at(1)));
             // A panic mid-transaction (like a kill) must not leave half a chunk behind.
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 let _ = store.transaction(|tx| -> Result<(), StateError> {
-                    tx.set_watermark("contact", at(99))?;
+                    tx.set_watermark(CONTACTS, at(99))?;
                     panic!("killed mid-chunk");
                 });
             }));
             assert!(outcome.is_err());
         }
         let store = StateStore::open(&path).unwrap();
-        assert_eq!(store.watermark("contact").unwrap(), Some(at(1)));
+        assert_eq!(store.watermark(CONTACTS).unwrap(), Some(at(1)));
     }
 
     #[test]
@@ -1621,5 +1879,27 @@ mod tests {
             lock_path(Path::new("/var/lib/sfzd/state.db")),
             Path::new("/var/lib/sfzd/state.db.lock")
         );
+    }
+
+    #[test]
+    fn the_history_is_read_while_another_store_holds_the_lock() {
+        let (_dir, path) = temp_state();
+        let mut store = StateStore::open(&path).unwrap();
+        let first = store.begin_run(RunMode::Full, false).unwrap();
+        store
+            .finish_run(first, RunOutcomeKind::Ok, "{\"n\":1}")
+            .unwrap();
+        store.begin_run(RunMode::Incremental, false).unwrap();
+        // The store is alive and locked: a reader still sees both runs, newest first.
+        let runs = read_recent_runs(&path, 10).unwrap();
+        assert_eq!(runs.len(), 2);
+        assert_eq!(runs[0].mode, RunMode::Incremental);
+        assert_eq!(runs[0].outcome, None);
+        assert_eq!(runs[1].report_json.as_deref(), Some("{\"n\":1}"));
+        assert_eq!(read_recent_runs(&path, 1).unwrap().len(), 1);
+        drop(store);
+        assert_eq!(read_recent_runs(&path, 10).unwrap().len(), 2);
+        // Reading wrote nothing: the file can still be locked and used.
+        StateStore::open(&path).unwrap();
     }
 }

@@ -17,8 +17,31 @@ pub enum Outcome {
     Done(Option<u64>),
     /// A membership that already existed.
     AlreadyPresent,
-    /// Refused, with Zendesk's reason; retried next run.
+    /// Zendesk refused this record (its per-record error in a job result, or a 422 on a
+    /// single write), with its message: sending the same thing again would fail again.
+    Refused(String),
+    /// Not written for another reason (the job's fate unknown, the batch refused as a
+    /// whole, ...); retried next run.
     Failed(String),
+}
+
+impl Outcome {
+    /// The message of a refusal or failure.
+    pub fn message(&self) -> Option<&str> {
+        match self {
+            Self::Refused(message) | Self::Failed(message) => Some(message),
+            Self::Done(_) | Self::AlreadyPresent => None,
+        }
+    }
+}
+
+/// What a single write's error means for its record: a refusal of the record itself
+/// (Zendesk's validation, 422), or a failure to retry.
+fn single_outcome(error: &ZendeskError) -> Outcome {
+    match error {
+        ZendeskError::ValidationFailed { .. } => Outcome::Refused(describe(error)),
+        _ => Outcome::Failed(describe(error)),
+    }
 }
 
 /// A submission failure that stops the run (Zendesk unreachable, credentials refused, ...).
@@ -55,6 +78,22 @@ fn item_message(error: &str, details: Option<&serde_json::Value>) -> String {
         Some(details) if !details.is_null() => format!("{error}: {details}"),
         _ => error.to_owned(),
     }
+}
+
+/// Whether a failed job item reads as Zendesk failing to process it (to retry next run)
+/// rather than refusing the record (remembered, not sent again unchanged).
+fn transient_item_error(message: &str) -> bool {
+    let message = message.to_lowercase();
+    [
+        "internal",
+        "timeout",
+        "timed out",
+        "try again",
+        "unavailable",
+        "temporar",
+    ]
+    .iter()
+    .any(|word| message.contains(word))
 }
 
 /// Whether a failed membership item says the membership already exists.
@@ -200,7 +239,7 @@ impl<'a> BulkWriter<'a> {
             let outcome = match self.write.create_user(&user).await {
                 Ok(created) => Outcome::Done(Some(created.id)),
                 Err(err) if is_fatal(&err) => return Err(err),
-                Err(err) => Outcome::Failed(describe(&err)),
+                Err(err) => single_outcome(&err),
             };
             round.outcomes.push((key, outcome));
         }
@@ -380,7 +419,12 @@ fn map_results<K: Clone>(job: &Submitted<K>, status: &JobStatus) -> Vec<(K, Outc
                 if job.kind == Kind::Membership && already_member(&error, details.as_ref()) {
                     Outcome::AlreadyPresent
                 } else {
-                    Outcome::Failed(item_message(&error, details.as_ref()))
+                    let message = item_message(&error, details.as_ref());
+                    if transient_item_error(&message) {
+                        Outcome::Failed(message)
+                    } else {
+                        Outcome::Refused(message)
+                    }
                 }
             }
             // Zendesk listed the item without saying it failed: count it done.
@@ -490,7 +534,7 @@ mod tests {
         outcomes.sort_by_key(|(k, _)| *k);
         assert_eq!(outcomes[0], (0, Outcome::Done(Some(100))));
         assert_eq!(outcomes[1], (1, Outcome::Done(Some(101))));
-        assert!(matches!(&outcomes[2], (2, Outcome::Failed(m)) if m.contains("DuplicateValue")));
+        assert!(matches!(&outcomes[2], (2, Outcome::Refused(m)) if m.contains("DuplicateValue")));
     }
 
     #[tokio::test]
@@ -648,5 +692,19 @@ mod tests {
             .unwrap();
         let outcomes = writer.finish(round).await.unwrap();
         assert!(matches!(&outcomes[..], [(0, Outcome::Failed(m))] if m.contains("bad")));
+    }
+
+    #[test]
+    fn a_refusal_is_told_from_an_item_zendesk_could_not_process() {
+        assert!(transient_item_error(
+            "InternalError: the item could not be processed, try again"
+        ));
+        for refusal in [
+            "RecordInvalid: Email: badmail is not properly formatted",
+            "OrganizationUpdateFailed: Name: Acme has already been taken",
+            "UserCreateFailed: Email: x@y is already being used by another user",
+        ] {
+            assert!(!transient_item_error(refusal), "{refusal}");
+        }
     }
 }

@@ -4,10 +4,12 @@
 use async_trait::async_trait;
 
 use crate::Result;
+use crate::identities::NewIdentity;
 use crate::jobs::JobStatus;
 use crate::models::{
-    AccountSettings, NewMembership, NewOrganization, NewUser, Organization, OrganizationExportPage,
-    OrganizationMembership, OrganizationUpdate, Page, User, UserExportPage, UserUpdate,
+    AccountSettings, Identity, NewMembership, NewOrganization, NewUser, Organization,
+    OrganizationExportPage, OrganizationMembership, OrganizationUpdate, Page, User, UserExportPage,
+    UserUpdate,
 };
 
 /// At most this many records per bulk call or per `show_many` request. Bulk methods given
@@ -27,22 +29,24 @@ pub trait ZendeskRead: Send + Sync {
     /// Any [`crate::ZendeskError`] of the request.
     async fn account_settings(&self) -> Result<AccountSettings>;
 
-    /// One user (`GET /api/v2/users/{id}`).
+    /// One user with its identities (`GET /api/v2/users/{id}?include=identities`).
     ///
     /// # Errors
     ///
     /// [`crate::ZendeskError::NotFound`] for an unknown id, or any other request error.
     async fn show_user(&self, id: u64) -> Result<User>;
 
-    /// Users by id (`GET /api/v2/users/show_many?ids=`), 100 per request. Unknown ids are
-    /// left out of the answer.
+    /// Users by id with their identities
+    /// (`GET /api/v2/users/show_many?ids=&include=identities`), 100 per request. Unknown
+    /// ids are left out of the answer.
     ///
     /// # Errors
     ///
     /// Any [`crate::ZendeskError`] of the requests.
     async fn show_many_users(&self, ids: &[u64]) -> Result<Vec<User>>;
 
-    /// Users by external id (`GET /api/v2/users/show_many?external_ids=`), 100 per request.
+    /// Users by external id with their identities
+    /// (`GET /api/v2/users/show_many?external_ids=&include=identities`), 100 per request.
     ///
     /// # Errors
     ///
@@ -50,9 +54,17 @@ pub trait ZendeskRead: Send + Sync {
     /// any error of the requests.
     async fn show_many_users_by_external_ids(&self, external_ids: &[String]) -> Result<Vec<User>>;
 
-    /// Users having `email` as any identity (`GET /api/v2/users/search?query=email:…`). Reads the first page of results (up to 100 users, far more than
-    /// one address can match). Search is served from an index that can lag recent writes;
-    /// prefer [`ZendeskRead::show_many_users_by_external_ids`] for exact lookups.
+    /// Users having `email` as any identity, with their identities
+    /// (`GET /api/v2/users/search?query=email:…&include=identities`). Reads the first page
+    /// of results (up to 100 users, far more than one address can match). Search is served
+    /// from an index that can lag recent writes; prefer
+    /// [`ZendeskRead::show_many_users_by_external_ids`] for exact lookups.
+    ///
+    /// Zendesk documents the sideload for the Users resource but not explicitly for
+    /// search: when an answer carries no `identities`, a returned user whose primary
+    /// email is not `email` gets its identities listed
+    /// ([`ZendeskRead::list_user_identities`], one more call for that user), so
+    /// [`User::has_email`] is true for a user found by a secondary address.
     ///
     /// # Errors
     ///
@@ -143,6 +155,15 @@ pub trait ZendeskRead: Send + Sync {
     ///
     /// Any [`crate::ZendeskError`] of the requests.
     async fn show_many_job_statuses(&self, ids: &[String]) -> Result<Vec<JobStatus>>;
+
+    /// Every identity of one user (`GET /api/v2/users/{user_id}/identities`, cursor pages
+    /// of 100 followed to the end), each with its `user_id`.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ZendeskError::NotFound`] for an unknown user, or any other request error.
+    /// Zendesk refuses OAuth tokens scoped only `users:read` here (403).
+    async fn list_user_identities(&self, user_id: u64) -> Result<Vec<Identity>>;
 }
 
 /// Writing to Zendesk. Bulk methods take at most [`BULK_LIMIT`] items and answer the queued
@@ -266,6 +287,16 @@ pub trait ZendeskWrite: Send + Sync {
         user_id: u64,
         membership_id: u64,
     ) -> Result<Vec<OrganizationMembership>>;
+
+    /// Adds an email identity to a user (`POST /api/v2/users/{user_id}/identities`), e.g.
+    /// to seed a secondary address in tests. Not retried after a 5xx or timeout.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ZendeskError::ValidationFailed`] when the address belongs to another user
+    /// ("Email: … is already being used by another user") or is malformed,
+    /// [`crate::ZendeskError::NotFound`] for an unknown user, or any other request error.
+    async fn create_user_identity(&self, user_id: u64, identity: &NewIdentity) -> Result<Identity>;
 }
 
 /// Both halves of the API, for code that reads and writes.

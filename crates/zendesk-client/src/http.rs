@@ -24,6 +24,7 @@ use crate::auth::{api_token_header, bearer_header, parse_token_answer};
 use crate::clock::lock;
 use crate::config::{Auth, ZendeskConfig};
 use crate::error::{TransportKind, ZendeskError, excerpt};
+use crate::identities::NewIdentity;
 use crate::jobs::JobStatus;
 use crate::models::{
     AccountSettings, Identity, NewMembership, NewOrganization, NewUser, Organization,
@@ -213,11 +214,6 @@ fn join_external_ids(ids: &[String]) -> Result<String> {
 #[derive(Deserialize)]
 struct UserEnvelope {
     user: User,
-}
-#[derive(Deserialize)]
-struct UsersEnvelope {
-    #[serde(default)]
-    users: Vec<User>,
 }
 #[derive(Deserialize)]
 struct OrganizationEnvelope {
@@ -747,6 +743,8 @@ impl HttpZendeskClient {
     }
 }
 
+mod identities;
+
 #[async_trait]
 impl ZendeskRead for HttpZendeskClient {
     async fn account_settings(&self) -> Result<AccountSettings> {
@@ -757,10 +755,15 @@ impl ZendeskRead for HttpZendeskClient {
     }
 
     async fn show_user(&self, id: u64) -> Result<User> {
-        let answer: UserEnvelope = self
-            .get("/api/v2/users/{id}", &format!("/api/v2/users/{id}"), &[])
+        let (key, value) = identities::INCLUDE_IDENTITIES;
+        let answer: identities::UserWithIdentities = self
+            .get(
+                "/api/v2/users/{id}",
+                &format!("/api/v2/users/{id}"),
+                &[(key, value.to_owned())],
+            )
             .await?;
-        Ok(answer.user)
+        Ok(answer.into_user())
     }
 
     async fn show_many_users(&self, ids: &[u64]) -> Result<Vec<User>> {
@@ -771,14 +774,15 @@ impl ZendeskRead for HttpZendeskClient {
                 .map(u64::to_string)
                 .collect::<Vec<_>>()
                 .join(",");
-            let answer: UsersEnvelope = self
+            let (key, value) = identities::INCLUDE_IDENTITIES;
+            let answer: identities::UsersWithIdentities = self
                 .get(
                     "/api/v2/users/show_many",
                     "/api/v2/users/show_many",
-                    &[("ids", ids)],
+                    &[("ids", ids), (key, value.to_owned())],
                 )
                 .await?;
-            users.extend(answer.users);
+            users.extend(answer.into_users());
         }
         Ok(users)
     }
@@ -787,14 +791,15 @@ impl ZendeskRead for HttpZendeskClient {
         let mut users = Vec::with_capacity(external_ids.len());
         for chunk in external_ids.chunks(BULK_LIMIT) {
             let ids = join_external_ids(chunk)?;
-            let answer: UsersEnvelope = self
+            let (key, value) = identities::INCLUDE_IDENTITIES;
+            let answer: identities::UsersWithIdentities = self
                 .get(
                     "/api/v2/users/show_many",
                     "/api/v2/users/show_many",
-                    &[("external_ids", ids)],
+                    &[("external_ids", ids), (key, value.to_owned())],
                 )
                 .await?;
-            users.extend(answer.users);
+            users.extend(answer.into_users());
         }
         Ok(users)
     }
@@ -808,14 +813,15 @@ impl ZendeskRead for HttpZendeskClient {
                 "not a searchable email address".into(),
             ));
         }
-        let answer: UsersEnvelope = self
+        let (key, value) = identities::INCLUDE_IDENTITIES;
+        let answer: identities::UsersWithIdentities = self
             .get(
                 "/api/v2/users/search",
                 "/api/v2/users/search",
-                &[("query", format!("email:{email}"))],
+                &[("query", format!("email:{email}")), (key, value.to_owned())],
             )
             .await?;
-        Ok(answer.users)
+        self.searched_users(answer, email).await
     }
 
     async fn count_users(&self) -> Result<Option<u64>> {
@@ -957,6 +963,10 @@ impl ZendeskRead for HttpZendeskClient {
             statuses.extend(answer.job_statuses);
         }
         Ok(statuses)
+    }
+
+    async fn list_user_identities(&self, user_id: u64) -> Result<Vec<Identity>> {
+        self.user_identities(user_id).await
     }
 }
 
@@ -1123,6 +1133,10 @@ impl ZendeskWrite for HttpZendeskClient {
             )
             .await?;
         Ok(answer.organization_memberships)
+    }
+
+    async fn create_user_identity(&self, user_id: u64, identity: &NewIdentity) -> Result<Identity> {
+        self.add_user_identity(user_id, identity).await
     }
 }
 

@@ -10,6 +10,8 @@
 //!   rate-limit headers and `Retry-After`, caps in-flight jobs, and retries only what is safe
 //!   to repeat (see [`retry::decide`]).
 //! * [`HttpZendeskClient::calls`] counts every request per endpoint.
+//! * Users are read with their email identities (`include=identities`), so
+//!   [`User::emails`] and [`User::has_email`] see secondary addresses; see [`identities`].
 //!
 //! # Example
 //!
@@ -36,6 +38,7 @@ pub mod clock;
 mod config;
 mod error;
 mod http;
+pub mod identities;
 mod jobs;
 mod models;
 pub mod rate;
@@ -49,6 +52,7 @@ pub use clock::{Clock, ManualClock, TokioClock};
 pub use config::{Auth, ZendeskConfig};
 pub use error::{TransportKind, ZendeskError};
 pub use http::{CallCounts, HttpZendeskClient};
+pub use identities::{NewIdentity, normalize_email};
 pub use jobs::{ItemOutcome, JobPoller, JobResult, JobState, JobStatus, PollConfig};
 pub use models::{
     AccountSettings, Identity, JsonMap, NewMembership, NewOrganization, NewUser, Organization,

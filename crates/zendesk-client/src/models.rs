@@ -111,37 +111,13 @@ pub struct User {
     /// Whether the user is suspended.
     #[serde(default, deserialize_with = "null_as_default")]
     pub suspended: bool,
-    /// Identities, when sideloaded (incremental export with `include=identities`).
+    /// Identities, when read with them (`include=identities`, which every read of this
+    /// crate asks for, or the identities endpoint); see [`User::emails`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub identities: Vec<Identity>,
     /// Every other field Zendesk sent (`notes`, `details`, `tags`, `created_at`, ...).
     #[serde(flatten)]
     pub extra: JsonMap,
-}
-
-impl User {
-    /// Every email address of the user: the primary one first, then other email identities,
-    /// without duplicates (compared case-insensitively).
-    pub fn emails(&self) -> impl Iterator<Item = &str> {
-        let mut seen: Vec<&str> = Vec::new();
-        let identity_emails = self
-            .identities
-            .iter()
-            .filter(|identity| identity.kind == "email" && !identity.value.is_empty())
-            .map(|identity| identity.value.as_str());
-        self.email
-            .as_deref()
-            .into_iter()
-            .chain(identity_emails)
-            .filter(move |email| {
-                if seen.iter().any(|s| s.eq_ignore_ascii_case(email)) {
-                    false
-                } else {
-                    seen.push(email);
-                    true
-                }
-            })
-    }
 }
 
 /// A Zendesk organization as read from the API.
@@ -545,23 +521,6 @@ mod tests {
         assert!(!user.suspended);
         assert_eq!(user.extra["shiny_new_field"], json!(3));
         assert_eq!(user.extra["notes"], json!("n"));
-    }
-
-    #[test]
-    fn user_emails_primary_first_then_identities_deduplicated() {
-        let user: User = serde_json::from_value(json!({
-            "id": 1, "name": "A", "email": "a@x.com",
-            "identities": [
-                {"type": "email", "value": "A@X.com", "primary": true},
-                {"type": "phone_number", "value": "+1"},
-                {"type": "email", "value": "b@x.com", "primary": null}
-            ]
-        }))
-        .expect("user");
-        assert_eq!(
-            user.emails().collect::<Vec<_>>(),
-            vec!["a@x.com", "b@x.com"]
-        );
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The cases beyond the article's tables (BEHAVIOR.md section 6).
+//! The cases beyond the article's tables (docs/behavior.md section 6).
 
 use std::collections::HashMap;
 
@@ -258,9 +258,38 @@ fn e9_an_unlinked_organization_with_the_same_name_is_linked_not_duplicated() {
         vec![OrganizationDecision::Act(OrganizationAction::Link {
             account: account_id(1),
             organization: ORG_A,
-            fields: [("notes".to_owned(), json!("VIP"))].into(),
+            // The exact spelling is written with the link, so the next run has nothing to
+            // write (E9).
+            fields: [
+                ("name".to_owned(), json!("Acme Corp")),
+                ("notes".to_owned(), json!("VIP")),
+            ]
+            .into(),
         })]
     );
+    // Once linked and renamed, the same account plans nothing.
+    let linked = OrganizationIndex::new([Organization {
+        id: ORG_A,
+        name: "Acme Corp".into(),
+        external_id: Some(account_id(1).to_string()),
+        fields: [
+            ("name".to_owned(), json!("Acme Corp")),
+            ("notes".to_owned(), json!("VIP")),
+        ]
+        .into(),
+    }]);
+    let account = Account {
+        id: account_id(1),
+        fields: [
+            ("name".to_owned(), json!("Acme Corp")),
+            ("notes".to_owned(), json!("VIP")),
+        ]
+        .into(),
+    };
+    assert!(matches!(
+        plan_organizations(&[account], &linked)[..],
+        [OrganizationDecision::Unchanged { .. }]
+    ));
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! Behaviour tests of the sync rules: the article's decision table, the E-cases of
-//! BEHAVIOR.md and properties over random groups.
+//! docs/behavior.md and properties over random groups.
 
 // Test helpers outside #[test] functions unwrap too: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]

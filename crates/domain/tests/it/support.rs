@@ -45,7 +45,7 @@ pub fn relation(n: u32, account: u32, contact: u32, active: bool) -> Relation {
     }
 }
 
-/// The five settings profiles of the article's tables (BEHAVIOR.md section 3).
+/// The five settings profiles of the article's tables (docs/behavior.md section 3).
 pub fn profile(name: &str) -> EffectiveSettings {
     let (a2o, multi, primary, secondary) = match name {
         "P1" => (false, false, false, false),

@@ -2,6 +2,7 @@
 
 mod auth;
 mod config;
+mod deletions;
 mod errors;
 mod escaping;
 mod fixtures;

@@ -53,16 +53,23 @@ pub(crate) async fn handle(State(sim): State<SalesforceSim>, req: Request) -> Re
     let body = to_bytes(req.into_body(), 1024 * 1024)
         .await
         .unwrap_or_default();
-    let (reply, usage, delivery) = {
+    let is_api = path.starts_with("/services/data/");
+    let (reply, usage, delivery, gate) = {
         let mut inner = lock(&sim.inner);
         let reply = inner.process(&method, &path, &raw_query, &headers, &body);
         let usage = format!("api-usage={}/{}", inner.api_used, inner.config.api_max);
-        let delivery = if path.starts_with("/services/data/") {
+        let delivery = if is_api {
             inner.faults.delivery()
         } else {
             Delivery::Normal
         };
-        (reply, usage, delivery)
+        if inner.script.expire_tokens_now(is_api, reply.status) {
+            inner.tokens.clear();
+        }
+        let gate = inner
+            .script
+            .on_request(is_api, is_api && method != Method::GET);
+        (reply, usage, delivery, gate)
     };
     let mut response = Response::new(Body::from(reply.body));
     *response.status_mut() =
@@ -77,7 +84,11 @@ pub(crate) async fn handle(State(sim): State<SalesforceSim>, req: Request) -> Re
     {
         h.insert("sforce-limit-info", v);
     }
-    delivery.apply(response).await
+    let response = delivery.apply(response).await;
+    if let Some(gate) = gate {
+        gate.opened().await;
+    }
+    response
 }
 
 /// `Sforce-Query-Options: batchSize=N`, clamped to Salesforce's 200..=2000.
@@ -105,6 +116,9 @@ impl Inner {
         let endpoint = match segments.as_slice() {
             ["services", "data", ver, kind @ ("query" | "queryAll"), _] => {
                 format!("{method} /services/data/{ver}/{kind}/{{locator}}")
+            }
+            ["services", "data", ver, "sobjects", object, "deleted"] => {
+                format!("{method} /services/data/{ver}/sobjects/{object}/deleted")
             }
             _ => endpoint_key(method.as_str(), path),
         };
@@ -233,6 +247,9 @@ impl Inner {
             ("GET", ["services", "data", ver, "query" | "queryAll", locator]) => {
                 self.query_more(ver, locator, batch_size(headers))
             }
+            ("GET", ["services", "data", _, "sobjects", object, "deleted"]) => {
+                self.deleted(object, &params)
+            }
             ("GET", ["services", "data", _, "limits"]) => {
                 let max = self.config.api_max;
                 Reply::ok(json!({
@@ -252,6 +269,60 @@ impl Inner {
             }
             _ => Reply::error(404, "NOT_FOUND", "The requested resource does not exist"),
         }
+    }
+
+    /// `sobjects/{object}/deleted/?start=..&end=..`: the delete log within the window.
+    /// Salesforce keeps it 15 days and refuses a window reaching further back than 30
+    /// days or ending before it starts (`INVALID_REPLICATION_DATE`). The log is complete
+    /// up to the request (`latestDateCovered` is the end, or now when the end is later).
+    fn deleted(&self, object: &str, params: &[(String, String)]) -> Reply {
+        let Some(object) = Obj::from_name(object)
+            .filter(|o| *o != Obj::Relation || self.config.contacts_to_multiple_accounts)
+        else {
+            return Reply::error(404, "NOT_FOUND", "The requested resource does not exist");
+        };
+        let param = |name: &str| {
+            params
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
+        let (Some(start), Some(end)) = (param("start"), param("end")) else {
+            return Reply::error(
+                400,
+                "MISSING_ARGUMENT",
+                "start and end parameters are required",
+            );
+        };
+        let (Some(start), Some(end)) = (parse_datetime(start), parse_datetime(end)) else {
+            return Reply::error(
+                400,
+                "INVALID_REPLICATION_DATE",
+                "start and end must be ISO 8601 dateTimes with a time zone",
+            );
+        };
+        let now = self.data.clock_latest();
+        if start > end || now - start > chrono::Duration::days(30) {
+            return Reply::error(
+                400,
+                "INVALID_REPLICATION_DATE",
+                "startDate must chronologically precede endDate and cannot be more than 30 days ago",
+            );
+        }
+        let earliest = now - chrono::Duration::days(15);
+        let covered = end.min(now);
+        let records: Vec<Value> = self
+            .data
+            .deleted_log
+            .iter()
+            .filter(|(o, _, at)| *o == object && *at >= start && *at <= covered && *at >= earliest)
+            .map(|(_, id, at)| json!({"id": id, "deletedDate": sf_datetime(*at)}))
+            .collect();
+        Reply::ok(json!({
+            "deletedRecords": records,
+            "earliestDateAvailable": sf_datetime(earliest),
+            "latestDateCovered": sf_datetime(covered),
+        }))
     }
 
     fn query(
@@ -339,6 +410,14 @@ impl Inner {
         out.push_str("]}");
         Reply::raw(out)
     }
+}
+
+/// An ISO 8601 dateTime with an offset (`2013-05-05T00:00:00+00:00`, `...Z`, `...+0000`).
+fn parse_datetime(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .or_else(|_| chrono::DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z"))
+        .ok()
+        .map(|t| t.with_timezone(&chrono::Utc))
 }
 
 /// Candidate Ids from an index when the filter pins the Id, the email or the contact;

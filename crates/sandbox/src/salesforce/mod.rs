@@ -17,7 +17,8 @@ use rand::{Rng, SeedableRng};
 pub use model::{SalesforceSnapshot, SfAccount, SfContact, SfLead, SfRelation, sf_id};
 
 use crate::common::{
-    FaultConfig, FaultInjector, LoggedRequest, MonotonicClock, RequestCounts, lock,
+    FaultConfig, FaultInjector, HoldAnswers, LoggedRequest, MonotonicClock, RequestCounts, Script,
+    lock, wait_for_held,
 };
 use crate::server::{RunningServer, bind, serve};
 use crate::{Dataset, SandboxError};
@@ -81,6 +82,8 @@ pub(crate) struct Data {
     pub(crate) relations_by_contact: HashMap<String, Vec<String>>,
     /// Lowercased email -> contact Ids.
     pub(crate) contacts_by_email: HashMap<String, Vec<String>>,
+    /// The delete log `sobjects/{type}/deleted` reads: (object, Id, deleted date).
+    pub(crate) deleted_log: Vec<(Obj, String, DateTime<Utc>)>,
     next_id: u64,
     clock: MonotonicClock,
 }
@@ -105,10 +108,16 @@ impl Data {
             relations: BTreeMap::new(),
             relations_by_contact: HashMap::new(),
             contacts_by_email: HashMap::new(),
+            deleted_log: Vec::new(),
             // Generated datasets number from 1; ids minted here start far above them.
             next_id: 1_000_000_000,
             clock: MonotonicClock::new(chrono::Duration::milliseconds(1)),
         }
+    }
+
+    /// "Now" as the records' stamps see it.
+    pub(crate) fn clock_latest(&self) -> DateTime<Utc> {
+        self.clock.latest()
     }
 
     fn mint(&mut self, prefix: &str) -> String {
@@ -208,6 +217,18 @@ impl Data {
         id: &str,
         change: impl FnOnce(&mut SfContact),
     ) -> Result<(), SandboxError> {
+        self.update_contact_stamped(id, None, change)
+    }
+
+    /// [`Data::update_contact`] with the stamp of the transaction that made the change:
+    /// `None` is "now"; `Some(t)` keeps `t` even when it is older than records written
+    /// since, as when a long transaction commits late.
+    fn update_contact_stamped(
+        &mut self,
+        id: &str,
+        stamp: Option<DateTime<Utc>>,
+        change: impl FnOnce(&mut SfContact),
+    ) -> Result<(), SandboxError> {
         let Some(contact) = self.contacts.get(id) else {
             return Err(not_found(id));
         };
@@ -215,7 +236,10 @@ impl Data {
         let mut after = before.clone();
         change(&mut after);
         after.id = before.id.clone();
-        let now = self.clock.now();
+        let now = match stamp {
+            Some(t) => t,
+            None => self.clock.now(),
+        };
         after.system_modstamp = now;
         if before.email != after.email {
             if let Some(old) = &before.email
@@ -278,6 +302,21 @@ impl Data {
     }
 }
 
+/// `n` Ids of `pool` not yet in `chosen` (fewer when the pool runs out), drawn with `rng`
+/// and added to `chosen`.
+fn sample_fresh(
+    pool: &[String],
+    n: usize,
+    rng: &mut StdRng,
+    chosen: &mut std::collections::BTreeSet<String>,
+) -> Vec<String> {
+    let fresh: Vec<&String> = pool.iter().filter(|id| !chosen.contains(*id)).collect();
+    let picked = rand::seq::index::sample(rng, fresh.len(), n.min(fresh.len()));
+    let out: Vec<String> = picked.into_iter().map(|k| fresh[k].clone()).collect();
+    chosen.extend(out.iter().cloned());
+    out
+}
+
 fn not_found(id: &str) -> SandboxError {
     SandboxError::Rejected {
         code: "NOT_FOUND".into(),
@@ -311,6 +350,51 @@ struct Inner {
     faults: FaultInjector,
     counts: RequestCounts,
     log: Vec<LoggedRequest>,
+    /// Events tests script on the request sequence.
+    script: Script,
+}
+
+/// The contacts [`SalesforceSim::delete_and_readdress`] changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Churn {
+    /// Contacts moved to the Recycle Bin.
+    pub deleted: Vec<String>,
+    /// Contacts whose `Email` changed.
+    pub readdressed: Vec<String>,
+}
+
+impl Inner {
+    /// Moves a contact and its relations to the Recycle Bin and logs the deletions; an
+    /// unknown or already deleted contact is left alone.
+    fn delete_contact_locked(&mut self, id: &str) {
+        let now = self.data.clock.now();
+        let Some(contact) = self.data.contacts.get_mut(id) else {
+            return;
+        };
+        if contact.is_deleted {
+            return;
+        }
+        contact.is_deleted = true;
+        contact.system_modstamp = now;
+        self.data
+            .deleted_log
+            .push((Obj::Contact, id.to_owned(), now));
+        let relations = self
+            .data
+            .relations_by_contact
+            .get(id)
+            .cloned()
+            .unwrap_or_default();
+        for rid in relations {
+            if let Some(r) = self.data.relations.get_mut(&rid)
+                && !r.is_deleted
+            {
+                r.is_deleted = true;
+                r.system_modstamp = now;
+                self.data.deleted_log.push((Obj::Relation, rid, now));
+            }
+        }
+    }
 }
 
 /// Handle to a simulated Salesforce org; clones share the same state.
@@ -335,6 +419,7 @@ impl SalesforceSim {
             api_used: 0,
             counts: RequestCounts::default(),
             log: Vec::new(),
+            script: Script::new(),
         };
         Self {
             inner: Arc::new(Mutex::new(inner)),
@@ -416,6 +501,48 @@ impl SalesforceSim {
         lock(&self.inner).data.update_contact(id, change)
     }
 
+    /// Changes a contact through `change` as a transaction stamped `system_modstamp` would:
+    /// the record gets exactly that `SystemModstamp`, even when it is older than records
+    /// already written (and read) since. Salesforce stamps a record when its transaction
+    /// starts, so a long transaction commits changes that look older than what a reader
+    /// has already seen; incremental reads must look back to find them.
+    ///
+    /// # Errors
+    /// [`SandboxError::Rejected`] when no contact has that Id.
+    pub fn update_contact_at(
+        &self,
+        id: &str,
+        system_modstamp: DateTime<Utc>,
+        change: impl FnOnce(&mut SfContact),
+    ) -> Result<(), SandboxError> {
+        lock(&self.inner)
+            .data
+            .update_contact_stamped(id, Some(system_modstamp), change)
+    }
+
+    /// Gives a contact a new `Email` (a re-addressed contact), bumping `SystemModstamp`.
+    ///
+    /// # Errors
+    /// [`SandboxError::Rejected`] when no contact has that Id.
+    pub fn set_contact_email(&self, id: &str, email: Option<&str>) -> Result<(), SandboxError> {
+        let email = email.map(str::to_owned);
+        self.update_contact(id, move |c| c.email = email)
+    }
+
+    /// The most recent `SystemModstamp` of any record, as a reader that has just read
+    /// everything would have seen it.
+    pub fn latest_modstamp(&self) -> Option<DateTime<Utc>> {
+        let inner = lock(&self.inner);
+        let d = &inner.data;
+        d.accounts
+            .values()
+            .map(|r| r.system_modstamp)
+            .chain(d.contacts.values().map(|r| r.system_modstamp))
+            .chain(d.leads.values().map(|r| r.system_modstamp))
+            .chain(d.relations.values().map(|r| r.system_modstamp))
+            .max()
+    }
+
     /// Changes an account through `change` and bumps its `SystemModstamp`.
     ///
     /// # Errors
@@ -425,8 +552,57 @@ impl SalesforceSim {
         id: &str,
         change: impl FnOnce(&mut SfAccount),
     ) -> Result<(), SandboxError> {
+        self.update_account_stamped(id, None, change)
+    }
+
+    /// Changes an account as a transaction stamped `system_modstamp` would (a late commit,
+    /// see [`SalesforceSim::update_contact_at`]).
+    ///
+    /// # Errors
+    /// [`SandboxError::Rejected`] when no account has that Id.
+    pub fn update_account_at(
+        &self,
+        id: &str,
+        system_modstamp: DateTime<Utc>,
+        change: impl FnOnce(&mut SfAccount),
+    ) -> Result<(), SandboxError> {
+        self.update_account_stamped(id, Some(system_modstamp), change)
+    }
+
+    /// Changes a lead through `change` and bumps its `SystemModstamp` (to
+    /// `system_modstamp` when given: a late commit, see [`SalesforceSim::update_contact_at`]).
+    ///
+    /// # Errors
+    /// [`SandboxError::Rejected`] when no lead has that Id.
+    pub fn update_lead(
+        &self,
+        id: &str,
+        system_modstamp: Option<DateTime<Utc>>,
+        change: impl FnOnce(&mut SfLead),
+    ) -> Result<(), SandboxError> {
         let mut inner = lock(&self.inner);
-        let now = inner.data.clock.now();
+        let now = match system_modstamp {
+            Some(t) => t,
+            None => inner.data.clock.now(),
+        };
+        let lead = inner.data.leads.get_mut(id).ok_or_else(|| not_found(id))?;
+        change(lead);
+        lead.id = id.to_owned();
+        lead.system_modstamp = now;
+        Ok(())
+    }
+
+    fn update_account_stamped(
+        &self,
+        id: &str,
+        system_modstamp: Option<DateTime<Utc>>,
+        change: impl FnOnce(&mut SfAccount),
+    ) -> Result<(), SandboxError> {
+        let mut inner = lock(&self.inner);
+        let now = match system_modstamp {
+            Some(t) => t,
+            None => inner.data.clock.now(),
+        };
         let account = inner
             .data
             .accounts
@@ -449,32 +625,36 @@ impl SalesforceSim {
         }
     }
 
-    /// Soft-deletes a contact and its relations (visible only through `queryAll`).
+    /// Soft-deletes a contact and its relations: they move to the Recycle Bin (`IsDeleted =
+    /// true`, a new `SystemModstamp`), only `queryAll` returns them, and the contact is
+    /// listed by `sobjects/Contact/deleted`. Deleting a deleted contact changes nothing.
     ///
     /// # Errors
     /// [`SandboxError::Rejected`] when no contact has that Id.
     pub fn delete_contact(&self, id: &str) -> Result<(), SandboxError> {
         let mut inner = lock(&self.inner);
-        let now = inner.data.clock.now();
-        let contact = inner
-            .data
-            .contacts
-            .get_mut(id)
-            .ok_or_else(|| not_found(id))?;
-        contact.is_deleted = true;
-        contact.system_modstamp = now;
-        let relations = inner
-            .data
-            .relations_by_contact
-            .get(id)
-            .cloned()
-            .unwrap_or_default();
-        for rid in relations {
-            if let Some(r) = inner.data.relations.get_mut(&rid) {
-                r.is_deleted = true;
-                r.system_modstamp = now;
-            }
+        if !inner.data.contacts.contains_key(id) {
+            return Err(not_found(id));
         }
+        inner.delete_contact_locked(id);
+        Ok(())
+    }
+
+    /// Soft-deletes a lead (Recycle Bin: only `queryAll` returns it; listed by
+    /// `sobjects/Lead/deleted`). Deleting a deleted lead changes nothing.
+    ///
+    /// # Errors
+    /// [`SandboxError::Rejected`] when no lead has that Id.
+    pub fn delete_lead(&self, id: &str) -> Result<(), SandboxError> {
+        let mut inner = lock(&self.inner);
+        let now = inner.data.clock.now();
+        let lead = inner.data.leads.get_mut(id).ok_or_else(|| not_found(id))?;
+        if lead.is_deleted {
+            return Ok(());
+        }
+        lead.is_deleted = true;
+        lead.system_modstamp = now;
+        inner.data.deleted_log.push((Obj::Lead, id.to_owned(), now));
         Ok(())
     }
 
@@ -497,6 +677,40 @@ impl SalesforceSim {
     /// Invalidates every issued token (the next API call answers 401 `INVALID_SESSION_ID`).
     pub fn expire_tokens(&self) {
         lock(&self.inner).tokens.clear();
+    }
+
+    /// Holds back the answers `hold` names until [`SalesforceSim::release_answers`]: the
+    /// requests are processed, their answers wait. Replaces an earlier hold.
+    pub fn hold_answers(&self, hold: HoldAnswers) {
+        lock(&self.inner).script.hold(hold);
+    }
+
+    /// Holds no further answers; those already held wait for
+    /// [`SalesforceSim::release_answers`].
+    pub fn stop_holding(&self) {
+        lock(&self.inner).script.stop_holding();
+    }
+
+    /// Sends every held answer and holds no more.
+    pub fn release_answers(&self) {
+        lock(&self.inner).script.release();
+    }
+
+    /// Returns once an answer is held since the last [`SalesforceSim::hold_answers`].
+    pub async fn answer_held(&self) {
+        let held = lock(&self.inner).script.held();
+        wait_for_held(held, 1).await;
+    }
+
+    /// Answers held since the last [`SalesforceSim::hold_answers`].
+    pub fn held_answers(&self) -> u64 {
+        *lock(&self.inner).script.held().borrow()
+    }
+
+    /// From now on, forgets every issued token after each `answered`-th API request
+    /// answered 200: sessions expire mid-run at exact points, whatever the timing.
+    pub fn expire_tokens_every(&self, answered: u64) {
+        lock(&self.inner).script.expire_tokens_every(answered);
     }
 
     /// Turns "Contacts to Multiple Accounts" on or off.
@@ -541,6 +755,84 @@ impl SalesforceSim {
         }
         for r in &dataset.relations {
             inner.data.add_relation(r.clone());
+        }
+    }
+
+    /// Deletes `deleted_fraction` and re-addresses `readdressed_fraction` of the live
+    /// contacts, chosen by `seed` (the same seed and data give the same choice), as happens
+    /// between two runs in a real org. Deletions prefer contacts that share their email
+    /// with others, half of them the group's first-created one (the syncing record, whose
+    /// role another contact must take over). A re-addressed contact gets either a new
+    /// address of its own or, every other time, the address of another live contact
+    /// (joining that group). Returns the Ids of each kind, in Id order.
+    pub fn delete_and_readdress(
+        &self,
+        deleted_fraction: f64,
+        readdressed_fraction: f64,
+        seed: u64,
+    ) -> Churn {
+        let mut inner = lock(&self.inner);
+        let mut rng = StdRng::seed_from_u64(seed ^ 0x5EED_DE1E);
+        let live: Vec<(String, Option<String>, DateTime<Utc>)> = inner
+            .data
+            .contacts
+            .values()
+            .filter(|c| !c.is_deleted)
+            .map(|c| {
+                (
+                    c.id.clone(),
+                    c.email.as_ref().map(|e| e.trim().to_lowercase()),
+                    c.created_date,
+                )
+            })
+            .collect();
+        let mut groups: BTreeMap<String, Vec<(DateTime<Utc>, String)>> = BTreeMap::new();
+        for (id, email, created) in &live {
+            if let Some(email) = email.as_ref().filter(|e| !e.is_empty()) {
+                groups
+                    .entry(email.clone())
+                    .or_default()
+                    .push((*created, id.clone()));
+            }
+        }
+        let mut shared: Vec<String> = Vec::new();
+        let mut firsts: Vec<String> = Vec::new();
+        for members in groups.values_mut().filter(|m| m.len() > 1) {
+            members.sort();
+            firsts.push(members[0].1.clone());
+            shared.extend(members.iter().skip(1).map(|(_, id)| id.clone()));
+        }
+        let n_deleted = ((live.len() as f64) * deleted_fraction.clamp(0.0, 1.0)).round() as usize;
+        let n_readdressed =
+            ((live.len() as f64) * readdressed_fraction.clamp(0.0, 1.0)).round() as usize;
+        let mut chosen: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+        let all: Vec<String> = live.iter().map(|(id, _, _)| id.clone()).collect();
+        let mut deleted = sample_fresh(&firsts, n_deleted / 2, &mut rng, &mut chosen);
+        deleted.extend(sample_fresh(&shared, n_deleted / 4, &mut rng, &mut chosen));
+        let rest = n_deleted.saturating_sub(deleted.len());
+        deleted.extend(sample_fresh(&all, rest, &mut rng, &mut chosen));
+        let readdressed = sample_fresh(&all, n_readdressed, &mut rng, &mut chosen);
+        deleted.sort();
+        let mut readdressed = readdressed;
+        readdressed.sort();
+        let stay: Vec<String> = live
+            .iter()
+            .filter(|(id, email, _)| email.is_some() && !chosen.contains(id))
+            .filter_map(|(_, email, _)| email.clone())
+            .collect();
+        for id in &deleted {
+            inner.delete_contact_locked(id);
+        }
+        for (k, id) in readdressed.iter().enumerate() {
+            let joined = (k % 2 == 1 && !stay.is_empty())
+                .then(|| stay[rng.random_range(0..stay.len())].clone());
+            let email = joined
+                .unwrap_or_else(|| format!("moved.{}@readdressed.example.org", id.to_lowercase()));
+            let _ = inner.data.update_contact(id, |c| c.email = Some(email));
+        }
+        Churn {
+            deleted,
+            readdressed,
         }
     }
 

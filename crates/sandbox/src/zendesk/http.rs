@@ -106,17 +106,29 @@ pub(crate) async fn handle(State(sim): State<ZendeskSim>, req: Request) -> Respo
         Ok(b) => b,
         Err(_) => return respond(Reply::error(400, "BadRequest", "unreadable body")),
     };
-    let (reply, delivery) = {
+    let is_api = path.starts_with("/api/v2/");
+    let (reply, delivery, gate) = {
         let mut inner = lock(&sim.inner);
+        inner.bulk_create_accepted = false;
         let reply = inner.process(&method, &path, &raw_query, &headers, &body);
-        let delivery = if path.starts_with("/api/v2/") {
-            inner.faults.delivery()
+        let delivery = if is_api {
+            inner.delivery_after_processing()
         } else {
             Delivery::Normal
         };
-        (reply, delivery)
+        if inner.script.expire_tokens_now(is_api, reply.status) {
+            inner.tokens.clear();
+        }
+        let gate = inner
+            .script
+            .on_request(is_api, is_api && method != Method::GET);
+        (reply, delivery, gate)
     };
-    delivery.apply(respond(reply)).await
+    let response = delivery.apply(respond(reply)).await;
+    if let Some(gate) = gate {
+        gate.opened().await;
+    }
+    response
 }
 
 fn respond(reply: Reply) -> Response {
@@ -146,6 +158,21 @@ fn json_body(body: &[u8]) -> Result<Value, Reply> {
 }
 
 impl Inner {
+    /// How the answer of the request just processed is delivered: an accepted bulk create
+    /// may be cut on purpose (the job exists), then the general delivery faults apply.
+    fn delivery_after_processing(&mut self) -> Delivery {
+        if std::mem::take(&mut self.bulk_create_accepted) {
+            if self.drop_bulk_create_answers > 0 {
+                self.drop_bulk_create_answers -= 1;
+                return Delivery::Drop;
+            }
+            if self.faults.bulk_create_dropped() {
+                return Delivery::Drop;
+            }
+        }
+        self.faults.delivery()
+    }
+
     fn process(
         &mut self,
         method: &Method,
@@ -271,6 +298,12 @@ impl Inner {
     fn rate_limited(&mut self) -> Option<u64> {
         let limit = self.config.rate_limit_per_minute? as usize;
         let now = Instant::now();
+        if self.script.budget_spent_now() {
+            // Another client's requests, made just now, fill the window.
+            while self.window.len() < limit {
+                self.window.push_back(now);
+            }
+        }
         let window = self.config.rate_limit_window;
         while self
             .window
@@ -353,7 +386,11 @@ impl Inner {
                 None => Reply::not_found(),
             },
             ("GET", ["users", uid, "identities"]) => match id(uid) {
-                Some(uid) => self.users_identities(uid),
+                Some(uid) => self.users_identities(uid, q),
+                None => Reply::not_found(),
+            },
+            ("POST", ["users", uid, "identities"]) => match id(uid) {
+                Some(uid) => self.identity_create(uid, body),
                 None => Reply::not_found(),
             },
             ("GET", ["users", uid, "organization_memberships"]) => match id(uid) {
@@ -480,13 +517,63 @@ impl Inner {
         Reply::ok(body)
     }
 
-    fn users_identities(&self, id: u64) -> Reply {
-        match self.data.users.get(&id) {
-            Some(u) => Reply::ok(json!({
-                "identities": u.identities.iter().map(|i| identity_json(&self.base_url, u, i)).collect::<Vec<_>>(),
-                "next_page": null, "previous_page": null, "count": u.identities.len(),
+    /// `GET /users/{id}/identities`: every identity in one page, in the offset form or,
+    /// when `page[size]` is given, the cursor form (a user has few identities).
+    fn users_identities(&self, id: u64, q: &Query) -> Reply {
+        let Some(u) = self.data.users.get(&id) else {
+            return Reply::not_found();
+        };
+        let identities: Vec<Value> = u
+            .identities
+            .iter()
+            .map(|i| identity_json(&self.base_url, u, i))
+            .collect();
+        match page_mode(q) {
+            Ok(PageMode::Cursor { .. }) => Reply::ok(json!({
+                "identities": identities,
+                "meta": {"has_more": false, "after_cursor": null, "before_cursor": null},
+                "links": {"next": null, "prev": null},
             })),
-            None => Reply::not_found(),
+            Ok(PageMode::Offset { .. }) => Reply::ok(json!({
+                "count": identities.len(),
+                "identities": identities,
+                "next_page": null, "previous_page": null,
+            })),
+            Err(r) => r,
+        }
+    }
+
+    /// `POST /users/{id}/identities` with `{"identity": {"type": "email", "value": ..}}`.
+    fn identity_create(&mut self, user_id: u64, body: &Value) -> Reply {
+        let Some(obj) = body.get("identity").and_then(Value::as_object) else {
+            return missing("identity");
+        };
+        if obj.get("type").and_then(Value::as_str) != Some("email") {
+            return Reply::item(&ItemError::invalid(
+                "type",
+                "InvalidValue",
+                "Type: is invalid (the simulator models email identities only)".into(),
+            ));
+        }
+        let value = obj.get("value").and_then(Value::as_str).unwrap_or_default();
+        let verified = obj
+            .get("verified")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        match self.data.add_identity(user_id, value, verified) {
+            Ok(identity_id) => {
+                let found = self.data.users.get(&user_id).and_then(|u| {
+                    u.identities
+                        .iter()
+                        .find(|i| i.id == identity_id)
+                        .map(|i| identity_json(&self.base_url, u, i))
+                });
+                match found {
+                    Some(identity) => Reply::json(201, json!({ "identity": identity })),
+                    None => Reply::not_found(),
+                }
+            }
+            Err(e) => Reply::item(&e),
         }
     }
 
@@ -728,6 +815,7 @@ impl Inner {
         } else {
             "Bulk Create Users"
         };
+        self.bulk_create_accepted = true;
         self.submit_job(job_type, results)
     }
 
@@ -1030,6 +1118,7 @@ impl Inner {
         } else {
             "Bulk Create Organizations"
         };
+        self.bulk_create_accepted = true;
         self.submit_job(job_type, results)
     }
 
@@ -1147,6 +1236,7 @@ impl Inner {
             };
             results.push(item_result(index, result, None));
         }
+        self.bulk_create_accepted = true;
         self.submit_job("Bulk Create Memberships", results)
     }
 

@@ -14,7 +14,10 @@ use serde_json::{Map, Value, json};
 
 pub use model::{ZdIdentity, ZdMembership, ZdOrganization, ZdUser, ZendeskSnapshot};
 
-use crate::common::{FaultConfig, FaultInjector, LoggedRequest, RequestCounts, lock};
+use crate::common::{
+    FaultConfig, FaultInjector, HoldAnswers, LoggedRequest, RequestCounts, Script, lock,
+    wait_for_held,
+};
 use crate::server::{RunningServer, bind, serve};
 use crate::{Dataset, SandboxError};
 use state::{Data, ItemError};
@@ -44,6 +47,13 @@ pub struct ZendeskSimConfig {
     pub user_write_limit_per_minute: Option<u32>,
     /// Polls of a job that still report `queued` before it reports `completed`.
     pub job_polls_before_complete: u32,
+    /// Email addresses Zendesk refuses (compared trimmed and lower-cased): a create, an
+    /// update adding the address, or a new identity fails with 422 (a failed item in a
+    /// bulk job) and Zendesk's wording "Email: … is not properly formatted".
+    pub refused_emails: Vec<String>,
+    /// How many organizations one user may belong to; a membership past it fails
+    /// (Zendesk documents 300 with multiple organizations on).
+    pub max_organizations_per_user: usize,
     /// Injected failures.
     pub faults: FaultConfig,
 }
@@ -61,6 +71,8 @@ impl Default for ZendeskSimConfig {
             rate_limit_window: Duration::from_secs(60),
             user_write_limit_per_minute: None,
             job_polls_before_complete: 1,
+            refused_emails: Vec::new(),
+            max_organizations_per_user: MAX_ORGANIZATIONS_PER_USER,
             faults: FaultConfig::default(),
         }
     }
@@ -88,6 +100,11 @@ impl fmt::Debug for ZendeskSimConfig {
                 &self.user_write_limit_per_minute,
             )
             .field("job_polls_before_complete", &self.job_polls_before_complete)
+            .field("refused_emails", &self.refused_emails)
+            .field(
+                "max_organizations_per_user",
+                &self.max_organizations_per_user,
+            )
             .field("faults", &self.faults)
             .finish()
     }
@@ -107,6 +124,9 @@ struct Job {
 /// Jobs count as in flight until a poll has reported them completed.
 const MAX_INFLIGHT_JOBS: usize = 30;
 
+/// Zendesk's documented limit: "you can add a user to as many as 300 organizations".
+pub const MAX_ORGANIZATIONS_PER_USER: usize = 300;
+
 #[derive(Debug)]
 struct Inner {
     config: ZendeskSimConfig,
@@ -122,8 +142,15 @@ struct Inner {
     /// Recent single-user writes per user id, for the per-user endpoint limit.
     user_writes: HashMap<u64, VecDeque<Instant>>,
     faults: FaultInjector,
+    /// Set when the request being processed created a bulk create job, so the delivery
+    /// of its answer can be cut after the job exists.
+    bulk_create_accepted: bool,
+    /// Answers of accepted bulk creates still to cut, set by a test.
+    drop_bulk_create_answers: u32,
     counts: RequestCounts,
     log: Vec<LoggedRequest>,
+    /// Events tests script on the request sequence.
+    script: Script,
 }
 
 /// Handle to a simulated Zendesk account; clones share the same state.
@@ -135,8 +162,13 @@ pub struct ZendeskSim {
 impl ZendeskSim {
     /// A simulator with no records; call [`ZendeskSim::serve`] to listen.
     pub fn new(config: ZendeskSimConfig) -> Self {
+        let mut data = Data::new(config.multiple_organizations);
+        data.max_organizations_per_user = config.max_organizations_per_user;
+        for email in &config.refused_emails {
+            data.refuse_email(email);
+        }
         let inner = Inner {
-            data: Data::new(config.multiple_organizations),
+            data,
             faults: FaultInjector::new(config.faults.clone()),
             config,
             base_url: String::new(),
@@ -148,8 +180,11 @@ impl ZendeskSim {
             next_request: 1,
             window: VecDeque::new(),
             user_writes: HashMap::new(),
+            bulk_create_accepted: false,
+            drop_bulk_create_answers: 0,
             counts: RequestCounts::default(),
             log: Vec::new(),
+            script: Script::new(),
         };
         Self {
             inner: Arc::new(Mutex::new(inner)),
@@ -267,9 +302,95 @@ impl ZendeskSim {
         lock(&self.inner).config.bulk_user_import = enabled;
     }
 
+    /// Replaces the fault configuration from the next request on, e.g. to start or end an
+    /// outage (`unavailable_rate = 1.0`: every request answered 503) while a client runs.
+    pub fn set_faults(&self, faults: FaultConfig) {
+        let mut inner = lock(&self.inner);
+        inner.faults = FaultInjector::new(faults.clone());
+        inner.config.faults = faults;
+    }
+
     /// Invalidates every issued OAuth token (the next call answers 401).
     pub fn expire_tokens(&self) {
         lock(&self.inner).tokens.clear();
+    }
+
+    /// Adds an email identity to a user with the rules of
+    /// `POST /api/v2/users/{id}/identities` (the address must not belong to another user
+    /// nor be refused); returns the identity id. The user's primary `email` is unchanged.
+    ///
+    /// # Errors
+    /// [`SandboxError::Rejected`] for an unknown user or a refused, malformed or taken address.
+    pub fn add_identity(&self, user_id: u64, email: &str) -> Result<u64, SandboxError> {
+        lock(&self.inner)
+            .data
+            .add_identity(user_id, email, true)
+            .map_err(rejected)
+    }
+
+    /// Makes Zendesk refuse `email` from now on (see [`ZendeskSimConfig::refused_emails`]).
+    pub fn refuse_email(&self, email: &str) {
+        let mut inner = lock(&self.inner);
+        inner.config.refused_emails.push(email.to_owned());
+        inner.data.refuse_email(email);
+    }
+
+    /// Changes how many organizations one user may belong to.
+    pub fn set_max_organizations_per_user(&self, limit: usize) {
+        let mut inner = lock(&self.inner);
+        inner.config.max_organizations_per_user = limit;
+        inner.data.max_organizations_per_user = limit;
+    }
+
+    /// Cuts the answers of the next `n` accepted bulk creates half-way: each job is created
+    /// and runs, but the client gets a broken answer (a dropped connection after Zendesk
+    /// accepted the submission). Counts down as answers are cut.
+    pub fn drop_next_bulk_create_answers(&self, n: u32) {
+        lock(&self.inner).drop_bulk_create_answers = n;
+    }
+
+    /// Holds back the answers `hold` names until [`ZendeskSim::release_answers`]: the
+    /// requests are processed (writes applied), their answers wait. Replaces an earlier
+    /// hold.
+    pub fn hold_answers(&self, hold: HoldAnswers) {
+        lock(&self.inner).script.hold(hold);
+    }
+
+    /// Holds no further answers; those already held wait for
+    /// [`ZendeskSim::release_answers`].
+    pub fn stop_holding(&self) {
+        lock(&self.inner).script.stop_holding();
+    }
+
+    /// Sends every held answer and holds no more.
+    pub fn release_answers(&self) {
+        lock(&self.inner).script.release();
+    }
+
+    /// Returns once an answer is held since the last [`ZendeskSim::hold_answers`]: the
+    /// client is waiting at the named request.
+    pub async fn answer_held(&self) {
+        let held = lock(&self.inner).script.held();
+        wait_for_held(held, 1).await;
+    }
+
+    /// Answers held since the last [`ZendeskSim::hold_answers`].
+    pub fn held_answers(&self) -> u64 {
+        *lock(&self.inner).script.held().borrow()
+    }
+
+    /// From now on, forgets every issued OAuth token after each `answered`-th API request
+    /// answered 200: sessions expire mid-run at exact points, whatever the timing.
+    pub fn expire_tokens_every(&self, answered: u64) {
+        lock(&self.inner).script.expire_tokens_every(answered);
+    }
+
+    /// From now on, just before every `requests`-th API request another client of the
+    /// account spends what is left of the rate-limit window, so that request is answered
+    /// 429 with `Retry-After`: a limit the client could not foresee from the headers.
+    /// Needs [`ZendeskSimConfig::rate_limit_per_minute`].
+    pub fn spend_rate_limit_every(&self, requests: u64) {
+        lock(&self.inner).script.spend_budget_every(requests);
     }
 
     /// Creates a user from an API-shaped object (`{"name":..,"email":..,"organization_id":..}`),
@@ -345,6 +466,9 @@ impl ZendeskSim {
                         .create_membership(id, *org, false)
                         .map_err(rejected)?;
                 }
+            }
+            for email in &user.secondary_emails {
+                inner.data.add_identity(id, email, true).map_err(rejected)?;
             }
         }
         Ok(())

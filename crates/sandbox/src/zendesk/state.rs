@@ -1,6 +1,6 @@
 //! The Zendesk simulator's records, indexes and the validation rules applied on writes.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value, json};
@@ -99,6 +99,10 @@ const ORG_KEYS: &[&str] = &[
 #[derive(Debug)]
 pub(crate) struct Data {
     pub(crate) multiple_organizations: bool,
+    /// Lowercased addresses Zendesk refuses.
+    refused_emails: HashSet<String>,
+    /// Organizations one user may belong to.
+    pub(crate) max_organizations_per_user: usize,
     pub(crate) users: BTreeMap<u64, ZdUser>,
     /// Lowercased email identity -> user id.
     pub(crate) emails: HashMap<String, u64>,
@@ -129,6 +133,8 @@ impl Data {
     pub(crate) fn new(multiple_organizations: bool) -> Self {
         Self {
             multiple_organizations,
+            refused_emails: HashSet::new(),
+            max_organizations_per_user: super::MAX_ORGANIZATIONS_PER_USER,
             users: BTreeMap::new(),
             emails: HashMap::new(),
             user_external_ids: HashMap::new(),
@@ -265,8 +271,57 @@ impl Data {
         Ok(id)
     }
 
+    pub(crate) fn refuse_email(&mut self, email: &str) {
+        self.refused_emails.insert(email.trim().to_lowercase());
+    }
+
+    /// Adds an email identity to an existing user, with the checks of a create: the
+    /// address must be well-formed, not refused and not another user's. An address the
+    /// user already has is answered with that identity, unchanged.
+    pub(crate) fn add_identity(
+        &mut self,
+        user_id: u64,
+        email: &str,
+        verified: bool,
+    ) -> Result<u64, ItemError> {
+        let email = email.trim();
+        if !self.users.contains_key(&user_id) {
+            return Err(ItemError::not_found());
+        }
+        self.check_email_free(email, Some(user_id))?;
+        let key = email.to_lowercase();
+        if let Some(existing) = self.users.get(&user_id).and_then(|u| {
+            u.identities
+                .iter()
+                .find(|i| i.value.to_lowercase() == key)
+                .map(|i| i.id)
+        }) {
+            return Ok(existing);
+        }
+        let now = self.now();
+        let identity_id = self.next_identity;
+        self.next_identity += 1;
+        if let Some(user) = self.users.get_mut(&user_id) {
+            user.identities.push(ZdIdentity {
+                id: identity_id,
+                value: email.to_owned(),
+                primary: user.identities.is_empty(),
+                verified,
+                created_at: now,
+            });
+            if user.email.is_none() {
+                user.email = Some(email.to_owned());
+            }
+        }
+        self.emails.insert(key, user_id);
+        self.touch_user(user_id, now);
+        Ok(identity_id)
+    }
+
     fn check_email_free(&self, email: &str, owner: Option<u64>) -> Result<(), ItemError> {
-        if !valid_email(email) {
+        // Zendesk answers an address it will not take in the words of its format check
+        // (the recorded 422: "Email: badmail is not properly formatted").
+        if !valid_email(email) || self.refused_emails.contains(&email.trim().to_lowercase()) {
             return Err(ItemError::invalid(
                 "email",
                 "InvalidFormat",
@@ -655,10 +710,18 @@ impl Data {
                 "User is already a member of this organization".into(),
             ));
         }
-        let has_any = self
-            .user_memberships
-            .get(&user_id)
-            .is_some_and(|v| !v.is_empty());
+        let count = self.user_memberships.get(&user_id).map_or(0, Vec::len);
+        let has_any = count > 0;
+        if count >= self.max_organizations_per_user {
+            return Err(ItemError::invalid(
+                "organization_id",
+                "InvalidValue",
+                format!(
+                    "User cannot belong to more than {} organizations",
+                    self.max_organizations_per_user
+                ),
+            ));
+        }
         // Choice (the docs leave it open): with multiple organizations off a second membership
         // is rejected; moving a user is done by writing the user's organization_id.
         if has_any && !self.multiple_organizations {

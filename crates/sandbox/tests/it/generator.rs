@@ -195,6 +195,21 @@ fn twenty_thousand_contacts_load_into_both_simulators() {
 }
 
 #[test]
+fn the_benchmarks_real_world_data_set_loads_and_churns() {
+    // `cargo xtask bench`'s data set (seed 42): secondary identities must pass Zendesk's
+    // rules when loaded, and the churn must leave the Salesforce side queryable.
+    let d = generate(&GeneratorConfig::real_world(42, 10_000));
+    let zd = ZendeskSim::new(ZendeskSimConfig::default());
+    zd.load(&d).expect("zendesk load");
+    let identities: usize = zd.snapshot().users.iter().map(|u| u.identities.len()).sum();
+    assert_eq!(identities, d.zendesk_users.len() + 200);
+    let sf = SalesforceSim::new(SalesforceSimConfig::default());
+    sf.load(&d);
+    let churn = sf.delete_and_readdress(0.005, 0.005, 42);
+    assert_eq!((churn.deleted.len(), churn.readdressed.len()), (50, 50));
+}
+
+#[test]
 fn change_fraction_changes_that_share_of_contacts_and_bumps_modstamps() {
     let d = generate(&GeneratorConfig::new(3, 2000));
     let sf = SalesforceSim::new(SalesforceSimConfig::default());
@@ -270,4 +285,129 @@ async fn sandbox_starts_both_simulators_with_a_dataset() {
             .is_err(),
         "server stopped"
     );
+}
+
+#[test]
+fn the_real_world_mix_has_international_emails_and_secondary_identities() {
+    let plain = generate(&GeneratorConfig::new(42, 2000));
+    assert!(
+        plain
+            .contacts
+            .iter()
+            .all(|c| c.email.as_deref().is_none_or(str::is_ascii)),
+        "the default mix is unchanged"
+    );
+    assert!(
+        plain
+            .zendesk_users
+            .iter()
+            .all(|u| u.secondary_emails.is_empty())
+    );
+
+    let config = GeneratorConfig::real_world(42, 2000);
+    let d = generate(&config);
+    assert_eq!(d, generate(&config), "deterministic");
+    let intl = d
+        .contacts
+        .iter()
+        .filter(|c| c.email.as_deref().is_some_and(|e| !e.is_ascii()))
+        .count();
+    within(
+        intl as f64 / 2000.0,
+        0.03,
+        0.005,
+        "internationalized emails",
+    );
+
+    let primaries: HashSet<String> = d
+        .zendesk_users
+        .iter()
+        .map(|u| u.email.to_lowercase())
+        .collect();
+    let secondaries: Vec<&String> = d
+        .zendesk_users
+        .iter()
+        .flat_map(|u| &u.secondary_emails)
+        .collect();
+    assert_eq!(secondaries.len(), 40, "2% of 2000 contacts");
+    let contact_emails: HashSet<String> = d
+        .contacts
+        .iter()
+        .filter_map(|c| c.email.as_ref().map(|e| e.to_lowercase()))
+        .collect();
+    for email in &secondaries {
+        assert!(
+            contact_emails.contains(&email.to_lowercase()),
+            "{email} is a contact's"
+        );
+        assert!(
+            !primaries.contains(&email.to_lowercase()),
+            "{email} is no primary"
+        );
+    }
+
+    // Loaded, each secondary address belongs to its user but is not its primary email.
+    let zendesk = ZendeskSim::new(ZendeskSimConfig::default());
+    zendesk.load(&d).expect("loads");
+    for email in secondaries {
+        let user = zendesk.user_by_email(email).expect("found by secondary");
+        assert_ne!(user.email.as_deref(), Some(email.as_str()));
+        assert!(
+            user.identities
+                .iter()
+                .any(|i| &i.value == email && !i.primary)
+        );
+    }
+}
+
+#[test]
+fn delete_and_readdress_is_deterministic_and_hands_over_syncing_records() {
+    let d = generate(&GeneratorConfig::new(42, 1000));
+    let run = || {
+        let sim = SalesforceSim::new(SalesforceSimConfig::default());
+        sim.load(&d);
+        let churn = sim.delete_and_readdress(0.02, 0.01, 9);
+        (sim, churn)
+    };
+    let (sim, churn) = run();
+    assert_eq!(churn, run().1, "same seed, same choice");
+    assert_eq!(churn.deleted.len(), 20);
+    assert_eq!(churn.readdressed.len(), 10);
+    assert!(
+        churn
+            .deleted
+            .iter()
+            .all(|id| !churn.readdressed.contains(id))
+    );
+
+    let snapshot = sim.snapshot();
+    let by_id: HashMap<&str, &sandbox::SfContact> = snapshot
+        .contacts
+        .iter()
+        .map(|c| (c.id.as_str(), c))
+        .collect();
+    assert!(churn.deleted.iter().all(|id| by_id[id.as_str()].is_deleted));
+    // At least the first-created member of some shared group is gone, with others left.
+    let mut first_of_group: HashMap<String, (chrono::DateTime<chrono::Utc>, &str)> = HashMap::new();
+    let mut size: HashMap<String, usize> = HashMap::new();
+    for c in &d.contacts {
+        if let Some(email) = c.email.as_ref().map(|e| e.to_lowercase()) {
+            *size.entry(email.clone()).or_default() += 1;
+            let entry = first_of_group
+                .entry(email)
+                .or_insert((c.created_date, &c.id));
+            if c.created_date < entry.0 {
+                *entry = (c.created_date, &c.id);
+            }
+        }
+    }
+    let handed_over = first_of_group
+        .iter()
+        .filter(|(email, (_, id))| size[*email] > 1 && churn.deleted.iter().any(|d| d == id))
+        .count();
+    assert!(handed_over >= 5, "{handed_over} syncing records deleted");
+    for id in &churn.readdressed {
+        let before = d.contacts.iter().find(|c| &c.id == id).expect("contact");
+        assert_ne!(by_id[id.as_str()].email, before.email, "{id} re-addressed");
+    }
 }

@@ -1,6 +1,7 @@
 //! Integration tests of the simulators over real HTTP and of the data generator.
 
 mod generator;
+mod real_world;
 mod salesforce;
 mod zendesk;
 

@@ -4,22 +4,23 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sandbox::{
-    RunningServer, SalesforceSim, SalesforceSimConfig, SfAccount, SfContact, SfRelation,
+    HoldAnswers, RunningServer, SalesforceSim, SalesforceSimConfig, SfAccount, SfContact,
+    SfRelation,
 };
 use serde_json::{Value, json};
 
 use crate::{Answer, answer, client};
 
-struct Sf {
-    sim: SalesforceSim,
-    server: RunningServer,
-    token: String,
-    instance_url: String,
-    http: reqwest::Client,
+pub(crate) struct Sf {
+    pub(crate) sim: SalesforceSim,
+    pub(crate) server: RunningServer,
+    pub(crate) token: String,
+    pub(crate) instance_url: String,
+    pub(crate) http: reqwest::Client,
 }
 
 impl Sf {
-    async fn start(config: SalesforceSimConfig) -> Self {
+    pub(crate) async fn start(config: SalesforceSimConfig) -> Self {
         let (sim, server) = SalesforceSim::start(config).await.expect("start");
         let http = client();
         let r = answer(
@@ -42,7 +43,7 @@ impl Sf {
         }
     }
 
-    async fn query_with(&self, soql: &str, batch: Option<usize>) -> Answer {
+    pub(crate) async fn query_with(&self, soql: &str, batch: Option<usize>) -> Answer {
         let mut req = self
             .http
             .get(format!("{}/services/data/v62.0/query", self.instance_url))
@@ -54,11 +55,11 @@ impl Sf {
         answer(req.send().await.expect("send")).await
     }
 
-    async fn query(&self, soql: &str) -> Answer {
+    pub(crate) async fn query(&self, soql: &str) -> Answer {
         self.query_with(soql, None).await
     }
 
-    async fn get(&self, path: &str) -> Answer {
+    pub(crate) async fn get(&self, path: &str) -> Answer {
         answer(
             self.http
                 .get(format!("{}{path}", self.instance_url))
@@ -511,4 +512,24 @@ async fn an_eleventh_open_cursor_deletes_the_oldest() {
     assert_eq!(newest.status, 200);
     assert_eq!(newest.body["records"].as_array().map(Vec::len), Some(1));
     assert_eq!(newest.body["done"], true);
+}
+
+#[tokio::test]
+async fn tokens_expire_after_every_nth_answered_request_and_answers_can_be_held() {
+    let sf = Sf::start(SalesforceSimConfig::default()).await;
+    sf.sim.expire_tokens_every(2);
+    assert_eq!(sf.query("SELECT Id FROM Account").await.status, 200);
+    assert_eq!(sf.query("SELECT Id FROM Account").await.status, 200);
+    let expired = sf.query("SELECT Id FROM Account").await;
+    assert_eq!(expired.status, 401);
+    assert_eq!(expired.body[0]["errorCode"], "INVALID_SESSION_ID");
+
+    sf.sim.hold_answers(HoldAnswers::From(1));
+    let mut query = Box::pin(sf.query("SELECT Id FROM Account"));
+    tokio::select! {
+        answer = &mut query => panic!("answered while held: {}", answer.status),
+        () = sf.sim.answer_held() => {}
+    }
+    sf.sim.release_answers();
+    assert_eq!(query.await.status, 401, "still the expired token");
 }

@@ -2,20 +2,20 @@
 
 use std::time::Duration;
 
-use sandbox::{FaultConfig, RunningServer, ZendeskSim, ZendeskSimConfig};
+use sandbox::{FaultConfig, HoldAnswers, RunningServer, ZendeskSim, ZendeskSimConfig};
 use serde_json::{Value, json};
 
 use crate::{Answer, answer, client};
 
-struct Zd {
-    sim: ZendeskSim,
-    server: RunningServer,
-    token: String,
-    http: reqwest::Client,
+pub(crate) struct Zd {
+    pub(crate) sim: ZendeskSim,
+    pub(crate) server: RunningServer,
+    pub(crate) token: String,
+    pub(crate) http: reqwest::Client,
 }
 
 impl Zd {
-    async fn start(config: ZendeskSimConfig) -> Self {
+    pub(crate) async fn start(config: ZendeskSimConfig) -> Self {
         let (sim, server) = ZendeskSim::start(config).await.expect("start");
         let http = client();
         let r = answer(
@@ -36,11 +36,11 @@ impl Zd {
         }
     }
 
-    async fn default() -> Self {
+    pub(crate) async fn default() -> Self {
         Self::start(ZendeskSimConfig::default()).await
     }
 
-    async fn get(&self, path: &str) -> Answer {
+    pub(crate) async fn get(&self, path: &str) -> Answer {
         let url = if path.starts_with("http") {
             path.to_owned()
         } else {
@@ -57,7 +57,7 @@ impl Zd {
         .await
     }
 
-    async fn send(&self, method: reqwest::Method, path: &str, body: Value) -> Answer {
+    pub(crate) async fn send(&self, method: reqwest::Method, path: &str, body: Value) -> Answer {
         answer(
             self.http
                 .request(method, format!("{}{path}", self.server.url))
@@ -70,15 +70,15 @@ impl Zd {
         .await
     }
 
-    async fn post(&self, path: &str, body: Value) -> Answer {
+    pub(crate) async fn post(&self, path: &str, body: Value) -> Answer {
         self.send(reqwest::Method::POST, path, body).await
     }
 
-    async fn put(&self, path: &str, body: Value) -> Answer {
+    pub(crate) async fn put(&self, path: &str, body: Value) -> Answer {
         self.send(reqwest::Method::PUT, path, body).await
     }
 
-    async fn create_org(&self, name: &str, external_id: Option<&str>) -> u64 {
+    pub(crate) async fn create_org(&self, name: &str, external_id: Option<&str>) -> u64 {
         let r = self
             .post(
                 "/api/v2/organizations",
@@ -89,12 +89,12 @@ impl Zd {
         r.body["organization"]["id"].as_u64().expect("id")
     }
 
-    async fn create_user(&self, user: Value) -> Answer {
+    pub(crate) async fn create_user(&self, user: Value) -> Answer {
         self.post("/api/v2/users", json!({ "user": user })).await
     }
 
     /// Polls a job until it completes; returns (polls needed, final job).
-    async fn wait_job(&self, id: &str) -> (usize, Value) {
+    pub(crate) async fn wait_job(&self, id: &str) -> (usize, Value) {
         for polls in 1..=10 {
             let r = self.get(&format!("/api/v2/job_statuses/{id}.json")).await;
             assert_eq!(r.status, 200);
@@ -1011,20 +1011,136 @@ async fn dropped_connections_apply_the_write_but_cut_the_answer() {
     );
 }
 
-#[tokio::test]
+/// On tokio's paused clock: time moves only when every task waits on a timer, and the
+/// only timer here is the simulator's delay, so the answer cannot come before it.
+#[tokio::test(start_paused = true)]
 async fn slow_answers_arrive_after_the_delay() {
     let zd = Zd::start(ZendeskSimConfig {
         faults: FaultConfig {
             slow_rate: 1.0,
-            slow_delay: Duration::from_millis(300),
+            slow_delay: Duration::from_secs(40),
             ..FaultConfig::default()
         },
         ..ZendeskSimConfig::default()
     })
     .await;
-    let started = std::time::Instant::now();
+    let started = tokio::time::Instant::now();
     assert_eq!(zd.get("/api/v2/users/count").await.status, 200);
-    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert!(
+        started.elapsed() >= Duration::from_secs(40),
+        "answered after {:?} of the paused clock",
+        started.elapsed()
+    );
+}
+
+/// Sends `request` and checks that its answer is held: the simulator reports a held
+/// answer while the request is still waiting. Returns the still-pending request.
+async fn assert_held<F>(sim: &ZendeskSim, mut request: F) -> F
+where
+    F: std::future::Future<Output = Answer> + Unpin,
+{
+    tokio::select! {
+        answer = &mut request => panic!("answered while it should be held: {}", answer.status),
+        () = sim.answer_held() => {}
+    }
+    request
+}
+
+#[tokio::test]
+async fn answers_are_held_from_the_named_request_until_released() {
+    let zd = Zd::default().await;
+    zd.sim.hold_answers(HoldAnswers::From(2));
+    assert_eq!(zd.get("/api/v2/users/count").await.status, 200);
+    let create = Box::pin(zd.post(
+        "/api/v2/users.json",
+        json!({"user": {"name": "Ann", "email": "ann@example.com"}}),
+    ));
+    let create = assert_held(&zd.sim, create).await;
+    assert!(
+        zd.sim.user_by_email("ann@example.com").is_some(),
+        "a held write is applied before its answer waits"
+    );
+    assert_eq!(zd.sim.held_answers(), 1);
+    zd.sim.stop_holding();
+    assert_eq!(
+        zd.get("/api/v2/users/count").await.status,
+        200,
+        "no further answer is held"
+    );
+    zd.sim.release_answers();
+    assert_eq!(create.await.status, 201);
+    assert_eq!(
+        zd.get("/api/v2/users/count").await.status,
+        200,
+        "after the release nothing is held"
+    );
+}
+
+#[tokio::test]
+async fn answers_are_held_from_the_first_write() {
+    let zd = Zd::default().await;
+    zd.sim.hold_answers(HoldAnswers::FromFirstWrite);
+    assert_eq!(zd.get("/api/v2/users/count").await.status, 200);
+    assert_eq!(zd.get("/api/v2/users/count").await.status, 200);
+    let create = Box::pin(zd.post(
+        "/api/v2/organizations.json",
+        json!({"organization": {"name": "Acme"}}),
+    ));
+    let create = assert_held(&zd.sim, create).await;
+    zd.sim.release_answers();
+    assert_eq!(create.await.status, 201);
+}
+
+#[tokio::test]
+async fn only_the_nth_write_is_held() {
+    let zd = Zd::default().await;
+    zd.sim.hold_answers(HoldAnswers::NthWrite(2));
+    let org = |name: &str| json!({"organization": {"name": name}});
+    assert_eq!(
+        zd.post("/api/v2/organizations.json", org("A")).await.status,
+        201
+    );
+    assert_eq!(zd.get("/api/v2/users/count").await.status, 200);
+    let second = assert_held(
+        &zd.sim,
+        Box::pin(zd.post("/api/v2/organizations.json", org("B"))),
+    )
+    .await;
+    assert_eq!(
+        zd.post("/api/v2/organizations.json", org("C")).await.status,
+        201,
+        "the next write is answered while the second still waits"
+    );
+    zd.sim.release_answers();
+    assert_eq!(second.await.status, 201);
+}
+
+#[tokio::test]
+async fn tokens_expire_after_every_nth_answered_request() {
+    let zd = Zd::default().await;
+    zd.sim.expire_tokens_every(2);
+    assert_eq!(zd.get("/api/v2/users/count").await.status, 200);
+    assert_eq!(zd.get("/api/v2/users/count").await.status, 200);
+    let expired = zd.get("/api/v2/users/count").await;
+    assert_eq!(expired.status, 401, "{:?}", expired.body);
+    assert_eq!(expired.body["error"], "invalid_token");
+}
+
+#[tokio::test]
+async fn another_client_spends_the_rate_limit_before_every_nth_request() {
+    let zd = Zd::start(ZendeskSimConfig {
+        rate_limit_per_minute: Some(100),
+        ..ZendeskSimConfig::default()
+    })
+    .await;
+    zd.sim.spend_rate_limit_every(3);
+    let first = zd.get("/api/v2/users/count").await;
+    assert_eq!(first.status, 200);
+    assert_eq!(first.header("x-rate-limit-remaining"), Some("99"));
+    assert_eq!(zd.get("/api/v2/users/count").await.status, 200);
+    let third = zd.get("/api/v2/users/count").await;
+    assert_eq!(third.status, 429, "the budget was spent by someone else");
+    assert!(third.header("retry-after").is_some());
 }
 
 #[tokio::test]

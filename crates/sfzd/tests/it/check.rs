@@ -119,6 +119,14 @@ async fn check_passes_when_every_prerequisite_holds() {
     assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(stdout.contains("multiple organizations: on"), "{stdout}");
     assert!(stdout.contains("every prerequisite holds"), "{stdout}");
+    // The mode in words an operator reads, not a Rust enum's `Debug` name.
+    assert!(
+        stdout.contains(
+            "effective mode: multiple organizations (memberships added for primary and secondary account relationships"
+        ),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("MultiOrganization"), "{stdout}");
     assert_eq!(zendesk.counts().writes, 0);
 }
 

@@ -1,6 +1,6 @@
 //! Runs of the real `sfzd` binary against the sandbox simulators (issue 6): a generated,
 //! mixed data set is synced over HTTP and the final Zendesk state is checked against
-//! oracles computed here from the data set by BEHAVIOR.md's rules, independently of the
+//! oracles computed here from the data set by docs/behavior.md's rules, independently of the
 //! `domain` planner. Idempotence, `--full`, `--dry-run`, incremental runs, single-
 //! organization mode and the E8 prerequisite error are covered too.
 
@@ -19,21 +19,21 @@ const CONTACTS: usize = 400;
 
 /// The four settings of the integration's own configuration (`contacts_to_users` is on).
 #[derive(Debug, Clone, Copy)]
-struct Profile {
-    accounts_to_organizations: bool,
-    primary_relationship: bool,
-    secondary_relationships: bool,
+pub(super) struct Profile {
+    pub(super) accounts_to_organizations: bool,
+    pub(super) primary_relationship: bool,
+    pub(super) secondary_relationships: bool,
 }
 
 /// P5: every setting on.
-const P5: Profile = Profile {
+pub(super) const P5: Profile = Profile {
     accounts_to_organizations: true,
     primary_relationship: true,
     secondary_relationships: true,
 };
 
 /// P3: accounts and contacts, no relationships (single-organization mode).
-const P3: Profile = Profile {
+pub(super) const P3: Profile = Profile {
     accounts_to_organizations: true,
     primary_relationship: false,
     secondary_relationships: false,
@@ -85,76 +85,87 @@ impl Sandbox {
     async fn sync(&self, extra: &[&str]) -> Run {
         self.zendesk.reset_counts();
         self.salesforce.reset_counts();
-        let report = self.dir.path().join("report.json");
-        let _ = std::fs::remove_file(&report);
-        let mut args: Vec<String> = vec![
-            "sync".into(),
-            "--config".into(),
-            self.config.display().to_string(),
-            "--report".into(),
-            report.display().to_string(),
-        ];
-        args.extend(extra.iter().map(|a| (*a).to_owned()));
-        let defaults = SalesforceSimConfig::default();
-        let zendesk_defaults = ZendeskSimConfig::default();
-        let env = [
-            ("SFZD_SALESFORCE_CLIENT_SECRET", defaults.client_secret),
-            (
-                "SFZD_ZENDESK_CLIENT_SECRET",
-                zendesk_defaults.oauth_client_secret,
-            ),
-            ("RUST_LOG", "warn".to_owned()),
-        ];
-        let output = tokio::task::spawn_blocking(move || {
-            std::process::Command::new(env!("CARGO_BIN_EXE_sfzd"))
-                .args(&args)
-                .env_remove("SFZD_ZENDESK_API_TOKEN")
-                .envs(env)
-                .output()
-                .unwrap()
-        })
-        .await
-        .unwrap();
-        let report = std::fs::read_to_string(&report)
-            .ok()
-            .map(|text| serde_json::from_str(&text).unwrap());
-        Run {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-            report,
-        }
+        run_binary(&self.config, self.dir.path(), extra).await
+    }
+}
+
+/// Runs `sfzd sync --config CONFIG --report DIR/report.json` plus `extra`, with the
+/// simulators' secrets in the environment.
+pub(super) async fn run_binary(config: &Path, dir: &Path, extra: &[&str]) -> Run {
+    let report = dir.join("report.json");
+    let _ = std::fs::remove_file(&report);
+    let mut args: Vec<String> = vec![
+        "sync".into(),
+        "--config".into(),
+        config.display().to_string(),
+        "--report".into(),
+        report.display().to_string(),
+    ];
+    args.extend(extra.iter().map(|a| (*a).to_owned()));
+    let defaults = SalesforceSimConfig::default();
+    let zendesk_defaults = ZendeskSimConfig::default();
+    let env = [
+        ("SFZD_SALESFORCE_CLIENT_SECRET", defaults.client_secret),
+        (
+            "SFZD_ZENDESK_CLIENT_SECRET",
+            zendesk_defaults.oauth_client_secret,
+        ),
+        ("RUST_LOG", "warn".to_owned()),
+    ];
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_sfzd"))
+            .args(&args)
+            .env_remove("SFZD_ZENDESK_API_TOKEN")
+            .envs(env)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let report = std::fs::read_to_string(&report)
+        .ok()
+        .map(|text| serde_json::from_str(&text).unwrap());
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        report,
     }
 }
 
 /// How one run of the binary ended.
 #[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-    report: Option<Value>,
+pub(super) struct Run {
+    pub(super) code: i32,
+    pub(super) stdout: String,
+    pub(super) stderr: String,
+    pub(super) report: Option<Value>,
 }
 
 impl Run {
-    fn report(&self) -> &Value {
+    pub(super) fn report(&self) -> &Value {
         self.report
             .as_ref()
             .unwrap_or_else(|| panic!("no report written; {self:?}"))
     }
 
-    fn count(&self, object: &str, key: &str) -> u64 {
+    pub(super) fn count(&self, object: &str, key: &str) -> u64 {
         self.report()[object][key]
             .as_u64()
             .unwrap_or_else(|| panic!("report has no {object}.{key}"))
     }
 
-    fn assert_ok(&self) {
+    pub(super) fn assert_ok(&self) {
         assert_eq!(self.code, 0, "exit status; {self:#?}");
     }
 }
 
-fn write_config(dir: &Path, salesforce: &str, zendesk: &str, profile: Profile) -> PathBuf {
+pub(super) fn write_config(
+    dir: &Path,
+    salesforce: &str,
+    zendesk: &str,
+    profile: Profile,
+) -> PathBuf {
     let text = format!(
         r#"[salesforce]
 login_url = "{salesforce}"
@@ -189,7 +200,7 @@ path = "state.db"
 
 // ------------------------------------------------------------------ oracles
 
-/// The normalized email of a contact when Zendesk would accept it (BEHAVIOR.md 4: trimmed,
+/// The normalized email of a contact when Zendesk would accept it (docs/behavior.md 4: trimmed,
 /// case-insensitive; no email or an invalid one is not synced).
 fn valid_email(email: Option<&str>) -> Option<String> {
     let email = email?.trim();
@@ -529,7 +540,7 @@ fn check_skipped(dataset: &Dataset, run: &Run) {
     }
 }
 
-/// The report has every key of CLI.md.
+/// The report has every key of docs/operator.md.
 fn check_report_shape(report: &Value) {
     for key in [
         "mode",

@@ -6,6 +6,10 @@
 
 mod bulk;
 mod check;
+mod continuous;
+mod demo;
+mod deploy;
 mod e2e;
+mod real_world;
 mod reliability;
 mod scenarios;

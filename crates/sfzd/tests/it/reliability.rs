@@ -7,11 +7,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sandbox::{
-    Dataset, GeneratorConfig, RunningServer, SalesforceSim, SalesforceSimConfig, SfContact,
-    ZendeskSim, ZendeskSimConfig, ZendeskSnapshot, generate,
+    Dataset, GeneratorConfig, HoldAnswers, RunningServer, SalesforceSim, SalesforceSimConfig,
+    SfContact, ZendeskSim, ZendeskSimConfig, ZendeskSnapshot, generate,
 };
 use serde_json::Value;
 use tempfile::TempDir;
@@ -365,7 +365,7 @@ fn assert_same_state(actual: &Normal, expected: &Normal, context: &str) {
 }
 
 /// Asserts that no membership of `before` is gone and that no pre-existing user's default
-/// organization moved (BEHAVIOR.md rule 4; multi-organization mode). Both snapshots come
+/// organization moved (docs/behavior.md rule 4; multi-organization mode). Both snapshots come
 /// from one sandbox, so records are compared by id: linking an organization (E9) changes
 /// its external id, not its id.
 fn assert_only_added(before: &ZendeskSnapshot, after: &ZendeskSnapshot) {
@@ -469,42 +469,31 @@ async fn rate_limit_storms_are_waited_out() {
     let (expected, _) = reference(&setup, &[]).await;
     let world = World::start(&setup).await;
     let before = world.zendesk.snapshot();
-    // Another integration of the account spends the whole budget in bursts, so the run
-    // meets 429s it could not foresee from the rate-limit headers.
-    let neighbour = tokio::spawn(noisy_neighbour(world.zendesk.base_url(), 8));
+    // Another integration of the account spends the whole budget just before every
+    // twelfth request of the run, so the run meets 429s it could not foresee from the
+    // rate-limit headers: counted on requests, not timed, so the storm always happens.
+    world.zendesk.spend_rate_limit_every(STORM_EVERY);
     let run = world.sync(&[]).await;
-    neighbour.abort();
     run.assert_code(0);
+    let api_requests = world.zendesk.counts().reads + world.zendesk.counts().writes;
     let limited = world
         .zendesk
         .request_log()
         .iter()
         .filter(|r| r.status == 429)
-        .count();
-    assert!(limited > 0, "the storm never happened");
+        .count() as u64;
+    assert!(
+        limited >= api_requests / STORM_EVERY,
+        "{limited} requests answered 429 in {api_requests}: the storm did not happen"
+    );
     let after = world.zendesk.snapshot();
     assert_only_added(&before, &after);
     assert_same_state(&normalize(&after), &expected, "after a 429 storm");
 }
 
-/// Every 1.5 s, `burst` unauthenticated requests: they count against the account's limit.
-async fn noisy_neighbour(url: String, burst: usize) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let addr = url.trim_start_matches("http://").to_owned();
-    loop {
-        for _ in 0..burst {
-            if let Ok(mut stream) = tokio::net::TcpStream::connect(&addr).await {
-                let request = format!(
-                    "GET /api/v2/users/count.json HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-                );
-                let _ = stream.write_all(request.as_bytes()).await;
-                let mut sink = Vec::new();
-                let _ = stream.read_to_end(&mut sink).await;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-    }
-}
+/// The other client of `rate_limit_storms_are_waited_out` spends the budget before every
+/// this many requests of the run.
+const STORM_EVERY: u64 = 12;
 
 /// 10% of writes answered 500/503 without being applied: runs finish (0 or 3, failed
 /// records reported), and the next runs complete them.
@@ -620,31 +609,11 @@ async fn dropped_connections_and_expired_sessions_are_survived() {
     let world = World::start(&setup).await;
     let before = world.zendesk.snapshot();
     // Sessions expire mid-run: after every few answered API requests a system forgets
-    // its tokens (counted, not timed, so a fresh token is always used at least once).
-    let (salesforce, zendesk) = (world.salesforce.clone(), world.zendesk.clone());
-    let expiring = tokio::spawn(async move {
-        let ok = |log: Vec<sandbox::LoggedRequest>| {
-            log.iter()
-                .filter(|r| r.status == 200 && !r.endpoint.contains("oauth"))
-                .count()
-        };
-        let (mut sf_last, mut zd_last) = (0, 0);
-        loop {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-            let sf_now = ok(salesforce.request_log());
-            if sf_now >= sf_last + 2 {
-                salesforce.expire_tokens();
-                sf_last = sf_now;
-            }
-            let zd_now = ok(zendesk.request_log());
-            if zd_now >= zd_last + 10 {
-                zendesk.expire_tokens();
-                zd_last = zd_now;
-            }
-        }
-    });
+    // its tokens (counted by the simulators, not timed, so a fresh token is always used
+    // at least once and the expiries happen on every run of the test).
+    world.salesforce.expire_tokens_every(2);
+    world.zendesk.expire_tokens_every(10);
     let runs = world.converge(5).await;
-    expiring.abort();
     let salesforce_tokens = world.salesforce.counts().get("POST /services/oauth2/token");
     assert!(
         salesforce_tokens > runs.len() as u64,
@@ -659,16 +628,16 @@ async fn dropped_connections_and_expired_sessions_are_survived() {
     );
 }
 
-/// Slow answers past the client's timeout (driven in-process: the binary's 30 s timeout is
-/// not configurable). A timed-out write may have been applied; the next run must see it
-/// and neither duplicate nor lose anything.
+/// Answers that never come, past the client's timeout (driven in-process: the binary's
+/// 30 s timeout is not configurable). In each of three runs one Zendesk write, the first,
+/// second or third of the run, is processed (so it lands) but its answer is held back for
+/// good: the client must give up on it, and the run must not take that write as done. A
+/// timed-out write may have been applied; the next runs must see it and neither duplicate
+/// nor lose anything.
 #[tokio::test(flavor = "multi_thread")]
 async fn slow_answers_past_the_timeout_are_survived() {
     let mut setup = Setup::new(75);
-    setup.zendesk.faults.seed = 75;
     setup.contacts = 100;
-    setup.zendesk.faults.slow_rate = 0.03;
-    setup.zendesk.faults.slow_delay = Duration::from_secs(40);
     let (expected, _) = reference(&setup, &[]).await;
     let world = World::start(&setup).await;
     let before = world.zendesk.snapshot();
@@ -678,46 +647,69 @@ async fn slow_answers_past_the_timeout_are_survived() {
         _ => None,
     };
     let config = sfzd::config::Config::load_with_env(&world.config, &env).unwrap();
-    let mut finished = false;
-    for _ in 0..5 {
-        let started = Instant::now();
-        let sfzd::cli::Clients {
-            salesforce,
-            zendesk: _,
-        } = sfzd::cli::clients(&config).unwrap();
-        let zendesk = zendesk_with_timeout(&config, Duration::from_millis(400));
-        let mut state = sync::StateStore::open(&config.state.path).unwrap();
-        let outcome = sync::Engine::new(
-            &salesforce,
-            &zendesk,
-            Some(&zendesk),
-            sfzd::cli::options(&config, false),
-        )
-        .run(&mut state)
-        .await;
-        // Without a timeout a run would wait 40 s for its first slow answer.
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "a slow answer was waited for past the timeout"
-        );
-        match &outcome.error {
-            None => {}
+    let mut timed_out = 0;
+    for write in 1..=3 {
+        world.zendesk.hold_answers(HoldAnswers::NthWrite(write));
+        let outcome = run_in_process(&config).await;
+        assert_only_zendesk_errors(&outcome);
+        if world.zendesk.held_answers() == 1 {
+            timed_out += 1;
             // A timed-out bulk submission may have created a job, so it is not repeated
-            // blindly: the run ends (exit status 1) and the next run reads what landed.
-            Some(err) => assert!(
-                matches!(err, sync::SyncError::Zendesk(_)),
-                "unexpected error {err}"
-            ),
+            // blindly: the run ends (exit status 1) and the next run reads what landed. A
+            // timed-out single write fails its record (exit status 3).
+            assert!(
+                outcome.error.is_some() || outcome.report.has_failures(),
+                "write {write} never got an answer, yet the run reported success: {:?}",
+                outcome.report
+            );
         }
+        world.zendesk.release_answers();
+    }
+    assert!(
+        timed_out >= 2,
+        "only {timed_out} runs met an answer that never came"
+    );
+    let mut finished = false;
+    for _ in 0..2 {
+        let outcome = run_in_process(&config).await;
+        assert_only_zendesk_errors(&outcome);
         if outcome.error.is_none() && !outcome.report.has_failures() {
             finished = true;
             break;
         }
     }
-    assert!(finished, "no run completed");
+    assert!(finished, "no run completed after the timeouts");
     let after = world.zendesk.snapshot();
     assert_only_added(&before, &after);
     assert_same_state(&normalize(&after), &expected, "after slow answers");
+}
+
+/// One run through the engine, with a Zendesk client that gives up after 400 ms.
+async fn run_in_process(config: &sfzd::config::Config) -> sync::RunOutcome {
+    let sfzd::cli::Clients {
+        salesforce,
+        zendesk: _,
+    } = sfzd::cli::clients(config).unwrap();
+    let zendesk = zendesk_with_timeout(config, Duration::from_millis(400));
+    let mut state = sync::StateStore::open(&config.state.path).unwrap();
+    sync::Engine::new(
+        &salesforce,
+        &zendesk,
+        Some(&zendesk),
+        sfzd::cli::options(config, false),
+    )
+    .run(&mut state)
+    .await
+}
+
+/// The only error a timeout may end a run with is Zendesk's.
+fn assert_only_zendesk_errors(outcome: &sync::RunOutcome) {
+    if let Some(err) = &outcome.error {
+        assert!(
+            matches!(err, sync::SyncError::Zendesk(_)),
+            "unexpected error {err}"
+        );
+    }
 }
 
 fn zendesk_with_timeout(
@@ -747,21 +739,25 @@ fn zendesk_with_timeout(
 
 // ------------------------------------------------------------------ crash and resume
 
-/// Spawns a run and kills it (SIGKILL) once Zendesk has answered `requests` requests, or
-/// lets it end if it finishes first. Returns whether it was killed.
-async fn run_and_kill_after(world: &World, requests: u64) -> bool {
-    let mut child: Child = world.command(&[]).spawn().unwrap();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return false;
-        }
-        if world.zendesk.counts().total() >= requests {
-            child.kill().unwrap();
-            child.wait().unwrap();
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
+/// Spawns a run and kills it (SIGKILL) while it waits for the answer to its
+/// `requests`-th Zendesk request (processed, so a write there has landed), or lets it end
+/// if it finishes first. Returns whether it was killed.
+async fn run_and_kill_at(world: &World, requests: u64) -> bool {
+    world.zendesk.hold_answers(HoldAnswers::From(requests));
+    let child: Child = world.command(&[]).spawn().unwrap();
+    let pid = child.id().to_string();
+    let mut exited = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap());
+    let killed = tokio::select! {
+        () = world.zendesk.answer_held() => true,
+        _ = &mut exited => false,
+    };
+    if killed {
+        let status = Command::new("kill").args(["-KILL", &pid]).status().unwrap();
+        assert!(status.success(), "could not kill the run");
+        exited.await.unwrap();
     }
+    world.zendesk.release_answers();
+    killed
 }
 
 /// A run killed at many points of its life: the next run reaches the state of an
@@ -778,7 +774,7 @@ async fn a_run_killed_anywhere_is_completed_by_the_next_runs() {
         let world = World::start(&setup).await;
         let before = world.zendesk.snapshot();
         let at = ((requests as f64 * fraction) as u64).max(1);
-        if run_and_kill_after(&world, at).await {
+        if run_and_kill_at(&world, at).await {
             killed += 1;
         }
         let context = format!("killed after {at} of {requests} Zendesk requests");
@@ -794,7 +790,8 @@ async fn a_run_killed_anywhere_is_completed_by_the_next_runs() {
         world.sync(&[]).await.assert_code(0);
         assert_same_state(&normalize(&world.zendesk.snapshot()), &expected, &context);
     }
-    assert!(killed >= 3, "only {killed} runs were killed mid-way");
+    // The runs are those of the reference, so each reaches its kill point.
+    assert_eq!(killed, 5, "only {killed} of 5 runs were killed mid-way");
 }
 
 // ------------------------------------------------------------------ concurrency
@@ -803,16 +800,20 @@ async fn a_run_killed_anywhere_is_completed_by_the_next_runs() {
 /// the first run completes normally.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_run_on_the_same_state_file_is_refused() {
-    let mut setup = Setup::new(77);
-    // Every Zendesk answer takes 40 ms, so the first run is still going when the second starts.
-    setup.zendesk.faults.slow_rate = 1.0;
-    setup.zendesk.faults.slow_delay = Duration::from_millis(40);
+    let setup = Setup::new(77);
     let (expected, _) = reference(&setup, &[]).await;
     let world = World::start(&setup).await;
+    // The first run waits for the answer to its first Zendesk request until the second
+    // run has been refused, so it is certainly running, and holding the state file.
+    world.zendesk.hold_answers(HoldAnswers::From(1));
     let first = world.command(&[]).spawn().unwrap();
-    while world.zendesk.counts().total() == 0 {
-        tokio::time::sleep(Duration::from_millis(2)).await;
+    let mut first = tokio::task::spawn_blocking(move || first.wait_with_output().unwrap());
+    tokio::select! {
+        () = world.zendesk.answer_held() => {}
+        output = &mut first => panic!("the first run ended before its first answer: {output:?}"),
     }
+    // Only that answer waits: were the second run not refused, it would run to its end.
+    world.zendesk.stop_holding();
     let writes_before = world.writes();
     // Its own report file, so the first run's is not overwritten.
     let mut second = world.command_reporting_to(&world.dir.path().join("second.json"), &[]);
@@ -826,10 +827,8 @@ async fn a_second_run_on_the_same_state_file_is_refused() {
         stderr.contains(&state.display().to_string()) && stderr.contains("another sfzd run"),
         "the message names the state file: {stderr}"
     );
-    let first = tokio::task::spawn_blocking(move || first.wait_with_output().unwrap())
-        .await
-        .unwrap();
-    let first = world.collect(first);
+    world.zendesk.release_answers();
+    let first = world.collect(first.await.unwrap());
     first.assert_code(0);
     assert!(world.writes() > writes_before, "the first run kept writing");
     assert_same_state(
@@ -851,26 +850,30 @@ async fn a_second_run_on_the_same_state_file_is_refused() {
 /// saying it was interrupted, and the next run completes.
 #[tokio::test(flavor = "multi_thread")]
 async fn sigint_and_sigterm_stop_cleanly_and_the_next_run_completes() {
-    let mut setup = Setup::new(78);
-    setup.zendesk.faults.slow_rate = 1.0;
-    setup.zendesk.faults.slow_delay = Duration::from_millis(30);
+    let setup = Setup::new(78);
     let (expected, _) = reference(&setup, &[]).await;
     for signal in ["-INT", "-TERM"] {
         let world = World::start(&setup).await;
-        let child = world.command(&[]).spawn().unwrap();
-        // Wait until the run writes, then ask it to stop.
-        while world.writes() == 0 {
-            tokio::time::sleep(Duration::from_millis(2)).await;
+        // The run waits for the answer to its first write while it is asked to stop, and
+        // gets it only once it has said it will stop: the signal lands mid-run, always.
+        world.zendesk.hold_answers(HoldAnswers::FromFirstWrite);
+        let mut child = world.command(&[]).spawn().unwrap();
+        let mut stderr = StderrLines::of(&mut child);
+        let pid = child.id().to_string();
+        let mut exited = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap());
+        tokio::select! {
+            () = world.zendesk.answer_held() => {}
+            output = &mut exited => panic!("{signal}: the run ended before its first write: {output:?}"),
         }
-        let status = Command::new("kill")
-            .args([signal, &child.id().to_string()])
-            .status()
-            .unwrap();
+        let status = Command::new("kill").args([signal, &pid]).status().unwrap();
         assert!(status.success());
-        let output = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
-            .await
-            .unwrap();
-        let stopped = world.collect(output);
+        stderr.wait_for("stop requested").await;
+        world.zendesk.release_answers();
+        let output = exited.await.unwrap();
+        let stopped = world.collect(std::process::Output {
+            stderr: stderr.rest().await.into_bytes(),
+            ..output
+        });
         stopped.assert_no_panic();
         assert_eq!(stopped.code, 1, "{signal}: {stopped:#?}");
         assert!(
@@ -888,6 +891,61 @@ async fn sigint_and_sigterm_stop_cleanly_and_the_next_run_completes() {
             &expected,
             &format!("after {signal} and a new run"),
         );
+    }
+}
+
+/// A child's stderr read line by line as it is written, so a test can wait for a line.
+struct StderrLines {
+    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+    seen: String,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl StderrLines {
+    /// Takes the child's piped stderr.
+    fn of(child: &mut Child) -> Self {
+        use std::io::BufRead;
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let (send, lines) = tokio::sync::mpsc::unbounded_channel();
+        let reader = tokio::task::spawn_blocking(move || {
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            lines,
+            seen: String::new(),
+            reader,
+        }
+    }
+
+    /// Returns once a line containing `needle` was written; fails if stderr closes first.
+    async fn wait_for(&mut self, needle: &str) {
+        while let Some(line) = self.lines.recv().await {
+            let found = line.contains(needle);
+            self.seen.push_str(&line);
+            self.seen.push('\n');
+            if found {
+                return;
+            }
+        }
+        panic!(
+            "stderr closed without a line containing {needle:?}:\n{}",
+            self.seen
+        );
+    }
+
+    /// Everything written, once the child has closed stderr.
+    async fn rest(mut self) -> String {
+        while let Some(line) = self.lines.recv().await {
+            self.seen.push_str(&line);
+            self.seen.push('\n');
+        }
+        self.reader.await.unwrap();
+        self.seen
     }
 }
 
@@ -1274,12 +1332,13 @@ async fn no_secret_reaches_any_output() {
         let mut setup = Setup::new(83);
         setup.contacts = 60;
         setup.auth = auth;
-        // Sessions expire mid-run so tokens are fetched again, and some writes fail so
-        // error paths print too.
-        setup.zendesk.token_lifetime = Duration::from_millis(300);
+        // Some writes fail so error paths print too.
         setup.zendesk.faults.write_failure_rate = 0.2;
-        setup.salesforce.token_lifetime = Duration::from_millis(300);
         let world = World::start(&setup).await;
+        // Sessions expire mid-run so tokens are fetched again, at points counted by the
+        // simulators rather than on a timer.
+        world.zendesk.expire_tokens_every(5);
+        world.salesforce.expire_tokens_every(2);
         let variants: [&[&str]; 4] = [
             &["-vv"],
             &["-vv", "--log-format", "json"],

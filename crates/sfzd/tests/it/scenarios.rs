@@ -571,7 +571,7 @@ async fn check_run(
             None => failures.push(format!("{what}: no report was written")),
         }
     }
-    // Every skipped record is reported with its reason (the behaviour contract: section 4 and E7).
+    // Every skipped record is reported with its reason (docs/behavior.md 4, E7).
     let skipped = outcome
         .report
         .as_ref()
@@ -638,7 +638,7 @@ async fn replay(name: &str) {
     }
 
     // Nothing changed in Salesforce, then everything compared again over the written data:
-    // no write at all (idempotence: the behaviour contract, section 5).
+    // no write at all (docs/behavior.md 5, idempotence).
     let last = &scenario.runs[scenario.runs.len() - 1];
     let quiet = Expect {
         exit: if last.expect.exit == 2 { 2 } else { 0 },

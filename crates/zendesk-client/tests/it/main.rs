@@ -6,6 +6,7 @@ mod auth;
 mod common;
 mod errors;
 mod exports;
+mod identities;
 mod jobs;
 mod memberships;
 #[cfg(feature = "mock")]

@@ -1,0 +1,452 @@
+//! The accounts phase (rule 5, E9): accounts become organizations before any contact is
+//! synced, and [`OrganizationLinks`] remembers for the rest of the run which account has
+//! which organization, looking up the ones it has not seen yet.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use domain::{
+    OrganizationAction, OrganizationDecision, OrganizationId, OrganizationIndex, SalesforceId,
+    plan_organizations,
+};
+use futures::TryStreamExt;
+use salesforce_client::{queries, query_stream_many, reads};
+use zendesk_client::{NewOrganization, OrganizationUpdate, ZendeskError, ZendeskRead, stream};
+
+use crate::describe::describe_org_action;
+use crate::mapping;
+use crate::run::{Run, SyncError, max_stamp};
+use crate::state::{NewFailure, RecordKind, StateStore, Watermark};
+use crate::writing::{Batch, Outcome};
+
+/// Which account has which organization, as far as this run knows.
+#[derive(Debug, Default)]
+pub(crate) struct OrganizationLinks {
+    /// Account to organization, for accounts known to be linked.
+    links: HashMap<SalesforceId, OrganizationId>,
+    /// Accounts whose organization was looked up (linked or not).
+    looked_up: HashSet<SalesforceId>,
+    /// Accounts whose organization this run created or linked.
+    pub(crate) newly_linked: Vec<SalesforceId>,
+    /// The whole organization list was read: no account needs a lookup.
+    all_known: bool,
+    /// Accounts whose organization write failed in this run: their contacts wait for the
+    /// next run rather than being synced as if the account had no organization.
+    pub(crate) failed: HashSet<SalesforceId>,
+    /// Organizations this run created, for plan lines ("the new organization of ...").
+    pub(crate) created: HashMap<OrganizationId, SalesforceId>,
+}
+
+impl OrganizationLinks {
+    /// The links, as the rules read them.
+    pub(crate) fn map(&self) -> &HashMap<SalesforceId, OrganizationId> {
+        &self.links
+    }
+
+    pub(crate) fn get(&self, account: &SalesforceId) -> Option<OrganizationId> {
+        self.links.get(account).copied()
+    }
+
+    fn insert(&mut self, account: SalesforceId, organization: OrganizationId) {
+        self.links.insert(account, organization);
+    }
+
+    /// Remembers the account an organization carries as its external id.
+    pub(crate) fn remember(&mut self, org: &zendesk_client::Organization) {
+        if let Some(account) = org
+            .external_id
+            .as_deref()
+            .and_then(|e| SalesforceId::parse(e).ok())
+        {
+            self.links.insert(account.clone(), OrganizationId(org.id));
+            self.looked_up.insert(account);
+        }
+    }
+
+    /// How a plan line names an organization.
+    pub(crate) fn name(&self, organization: OrganizationId) -> String {
+        match self.created.get(&organization) {
+            Some(account) => format!("the new organization of account {account}"),
+            None => format!("organization {organization}"),
+        }
+    }
+
+    /// Looks up, 100 external ids a call, the organizations of accounts not yet known.
+    ///
+    /// # Errors
+    /// The lookup's error.
+    pub(crate) async fn ensure<'x>(
+        &mut self,
+        zendesk: &dyn ZendeskRead,
+        accounts: impl Iterator<Item = &'x SalesforceId>,
+    ) -> Result<(), ZendeskError> {
+        if self.all_known {
+            return Ok(());
+        }
+        let missing: BTreeSet<SalesforceId> = accounts
+            .filter(|a| !self.looked_up.contains(*a))
+            .cloned()
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<String> = missing.iter().map(ToString::to_string).collect();
+        for org in zendesk
+            .show_many_organizations_by_external_ids(&ids)
+            .await?
+        {
+            self.remember(&org);
+        }
+        self.looked_up.extend(missing);
+        Ok(())
+    }
+}
+
+/// Whether a refused organization create says its name is taken.
+fn name_taken(message: &str) -> bool {
+    let message = message.to_lowercase();
+    message.contains("name") && message.contains("already been taken")
+}
+
+/// What a write of the accounts phase is for.
+#[derive(Debug, Clone)]
+struct OrgWrite {
+    account: SalesforceId,
+    /// The organization the write updates or links; `None` for a create.
+    organization: Option<OrganizationId>,
+}
+
+impl Run<'_, '_> {
+    /// Reads the accounts to consider, plans them with [`plan_organizations`] and writes the
+    /// organizations in bulk; the account watermark moves once every write is confirmed.
+    pub(crate) async fn accounts_phase(&mut self, state: &mut StateStore) -> Result<(), SyncError> {
+        let since = self.read_since(state, Watermark::Accounts)?;
+        let (accounts, stamp) = self.read_accounts(state, since).await?;
+        self.engine
+            .progress
+            .phase("organizations", Some(accounts.len() as u64));
+
+        let index = self.organization_index(&accounts).await?;
+        let mut creates: Vec<(OrgWrite, NewOrganization)> = Vec::new();
+        let mut updates: Vec<(OrgWrite, OrganizationUpdate)> = Vec::new();
+        for decision in plan_organizations(&accounts, &index) {
+            match decision {
+                OrganizationDecision::Unchanged {
+                    account,
+                    organization,
+                } => {
+                    self.report.organizations.unchanged += 1;
+                    self.links.insert(account, organization);
+                }
+                OrganizationDecision::Skipped(skip) => {
+                    self.report
+                        .skip(skip.salesforce_id.to_string(), skip.reason.to_string());
+                }
+                OrganizationDecision::Act(action) => {
+                    self.plan_line(
+                        describe_org_action(&action),
+                        &[action.rule()],
+                        vec![action.account().to_string()],
+                    );
+                    let (account, organization, update) = match action {
+                        OrganizationAction::Create { account, fields } => {
+                            let new = mapping::new_organization(&account, &fields);
+                            let key = OrgWrite {
+                                account,
+                                organization: None,
+                            };
+                            creates.push((key, new));
+                            continue;
+                        }
+                        OrganizationAction::Update {
+                            account,
+                            organization,
+                            fields,
+                        } => {
+                            self.links.insert(account.clone(), organization);
+                            let update = mapping::organization_update(organization, &fields, None);
+                            (account, organization, update)
+                        }
+                        OrganizationAction::Link {
+                            account,
+                            organization,
+                            fields,
+                        } => {
+                            let update =
+                                mapping::organization_update(organization, &fields, Some(&account));
+                            (account, organization, update)
+                        }
+                    };
+                    match update {
+                        Ok(update) => updates.push((
+                            OrgWrite {
+                                account,
+                                organization: Some(organization),
+                            },
+                            update,
+                        )),
+                        Err(message) => self.fail_account(&account, &message),
+                    }
+                }
+            }
+        }
+
+        let mut batch = Batch::default();
+        self.writer
+            .create_organizations(&mut batch, creates)
+            .await?;
+        self.writer
+            .update_organizations(&mut batch, updates)
+            .await?;
+        let mut failures = Vec::new();
+        let mut succeeded = Vec::new();
+        let mut outcomes = self.writer.finish(batch).await?;
+        // Creates refused because the name is taken may be our own, submitted again after a
+        // dropped connection, or an organization created meanwhile: look them up now.
+        let taken: Vec<SalesforceId> = outcomes
+            .iter()
+            .filter(|(w, o)| {
+                w.organization.is_none() && matches!(o, Outcome::Refused(m) if name_taken(m))
+            })
+            .map(|(w, _)| w.account.clone())
+            .collect();
+        if !taken.is_empty() {
+            let resolved = self.resolve_taken_names(&accounts, &taken).await?;
+            for (write, outcome) in &mut outcomes {
+                if let Some(found) = resolved.get(&write.account) {
+                    *outcome = found.clone();
+                }
+            }
+        }
+        for (write, outcome) in outcomes {
+            let account = write.account;
+            match outcome {
+                Outcome::Done(id) => {
+                    if write.organization.is_some() {
+                        self.report.organizations.updated += 1;
+                    } else {
+                        self.report.organizations.created += 1;
+                    }
+                    if let Some(id) = id.map(OrganizationId).or(write.organization) {
+                        if write.organization.is_none() {
+                            self.links.created.insert(id, account.clone());
+                        }
+                        if self.links.get(&account).is_none() {
+                            self.links.newly_linked.push(account.clone());
+                        }
+                        self.links.insert(account.clone(), id);
+                    }
+                    succeeded.push(account.to_string());
+                }
+                Outcome::AlreadyPresent => succeeded.push(account.to_string()),
+                Outcome::Refused(message) | Outcome::Failed(message) => {
+                    self.fail_account(&account, &message);
+                    failures.push(NewFailure {
+                        salesforce_id: account.to_string(),
+                        kind: RecordKind::Account,
+                        email: None,
+                        message,
+                    });
+                }
+            }
+        }
+        self.engine.progress.advance(accounts.len() as u64);
+        if self.commits() {
+            state.transaction(|tx| {
+                tx.record_failures(&failures)?;
+                tx.clear_failures(&succeeded)?;
+                if let Some(stamp) = stamp {
+                    tx.set_watermark(Watermark::Accounts, stamp)?;
+                }
+                Ok(())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The accounts changed since `since` (all of them without it), plus the accounts that
+    /// failed last time, with the newest `SystemModstamp` read.
+    async fn read_accounts(
+        &mut self,
+        state: &StateStore,
+        since: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<(Vec<domain::Account>, Option<chrono::DateTime<chrono::Utc>>), SyncError> {
+        let sf = self.engine.salesforce;
+        let mapping = self.options().mapping.clone();
+        let fields = mapping.account_fields();
+        let filter = self.options().accounts_filter.clone();
+        let mut accounts = Vec::new();
+        let mut stamp = None;
+        let mut pages = Box::pin(reads::accounts(sf, &fields, filter.as_deref(), since));
+        while let Some(page) = pages.try_next().await? {
+            for account in page {
+                max_stamp(&mut stamp, account.system_modstamp);
+                match mapping::account_from(&account, &mapping) {
+                    Ok(account) => accounts.push(account),
+                    Err(bad) => self.report.skip(bad.id, bad.reason),
+                }
+            }
+        }
+        drop(pages);
+        // Accounts that failed last time are read again even if unchanged since.
+        let retry: Vec<String> = state
+            .failed_records()?
+            .into_iter()
+            .filter(|f| f.kind == RecordKind::Account)
+            .map(|f| f.salesforce_id)
+            .collect();
+        if since.is_some() && !retry.is_empty() {
+            let statements = queries::accounts_by_ids(&fields, &retry, filter.as_deref());
+            let mut pages = Box::pin(query_stream_many::<salesforce_client::Account>(
+                sf, statements,
+            ));
+            let known: HashSet<SalesforceId> = accounts.iter().map(|a| a.id.clone()).collect();
+            while let Some(page) = pages.try_next().await? {
+                accounts.extend(
+                    page.iter()
+                        .filter_map(|a| mapping::account_from(a, &mapping).ok())
+                        .filter(|a| !known.contains(&a.id)),
+                );
+            }
+        }
+        Ok((accounts, stamp))
+    }
+
+    /// Finds the organizations of accounts whose create was refused because the name is
+    /// taken: one that carries the account's Id is the one created (by an earlier
+    /// submission of the same job); one with the name and no external id is linked.
+    async fn resolve_taken_names(
+        &mut self,
+        accounts: &[domain::Account],
+        taken: &[SalesforceId],
+    ) -> Result<HashMap<SalesforceId, Outcome>, SyncError> {
+        let zd = self.engine.zendesk;
+        let ids: Vec<String> = taken.iter().map(ToString::to_string).collect();
+        let mut resolved = HashMap::new();
+        for org in zd.show_many_organizations_by_external_ids(&ids).await? {
+            if let Some(account) = org
+                .external_id
+                .as_deref()
+                .and_then(|e| SalesforceId::parse(e).ok())
+                .filter(|a| taken.contains(a))
+            {
+                resolved.insert(account, Outcome::Done(Some(org.id)));
+            }
+        }
+        let mut links = Vec::new();
+        for account in taken.iter().filter(|a| !resolved.contains_key(*a)) {
+            let Some(wanted) = accounts.iter().find(|a| &a.id == account) else {
+                continue;
+            };
+            let Some(name) = wanted.organization_name() else {
+                continue;
+            };
+            let unlinked = zd
+                .search_organizations_by_name(name)
+                .await?
+                .into_iter()
+                .find(|o| {
+                    o.external_id.is_none() && o.name.trim().eq_ignore_ascii_case(name.trim())
+                });
+            if let Some(org) = unlinked {
+                let fields = wanted.fields.clone();
+                if let Ok(update) =
+                    mapping::organization_update(OrganizationId(org.id), &fields, Some(account))
+                {
+                    links.push((
+                        OrgWrite {
+                            account: account.clone(),
+                            organization: Some(OrganizationId(org.id)),
+                        },
+                        update,
+                    ));
+                }
+            }
+        }
+        if !links.is_empty() {
+            let mut batch = Batch::default();
+            self.writer.update_organizations(&mut batch, links).await?;
+            for (write, outcome) in self.writer.finish(batch).await? {
+                let outcome = match outcome {
+                    Outcome::Done(_) => Outcome::Done(write.organization.map(|o| o.0)),
+                    other => other,
+                };
+                resolved.insert(write.account, outcome);
+            }
+        }
+        tracing::info!(
+            refused = taken.len(),
+            resolved = resolved.len(),
+            "organization creates refused because the name is taken (a repeated submission or an organization created meanwhile): resolved by reading them"
+        );
+        Ok(resolved)
+    }
+
+    fn fail_account(&mut self, account: &SalesforceId, message: &str) {
+        // An update that failed leaves a linked organization; a create or a link that
+        // failed leaves the account without one.
+        if self.links.get(account).is_none() {
+            self.links.failed.insert(account.clone());
+        }
+        self.report.organizations.failed += 1;
+        self.report.error(account.to_string(), message);
+    }
+
+    /// The organizations the accounts' decisions depend on: all of them through the export
+    /// on a full run (fewest calls for many accounts), else by external id and by name.
+    async fn organization_index(
+        &mut self,
+        accounts: &[domain::Account],
+    ) -> Result<OrganizationIndex, SyncError> {
+        let zd = self.engine.zendesk;
+        let mapping = &self.engine.options.mapping;
+        let to_domain = |org: &zendesk_client::Organization| domain::Organization {
+            id: OrganizationId(org.id),
+            name: org.name.clone(),
+            external_id: org.external_id.clone(),
+            fields: mapping::organization_fields(org, mapping),
+        };
+        let mut index = OrganizationIndex::default();
+        if self.full() {
+            let mut orgs = Box::pin(stream::organizations_export_stream(zd, None));
+            let mut all = Vec::new();
+            let loaded = loop {
+                match orgs.try_next().await {
+                    Ok(Some(org)) => all.push(org),
+                    Ok(None) => break true,
+                    // An account without access to the export still syncs, by lookups.
+                    Err(ZendeskError::NotFound { .. } | ZendeskError::Forbidden { .. }) => {
+                        break false;
+                    }
+                    Err(err) => return Err(err.into()),
+                }
+            };
+            if loaded {
+                for org in &all {
+                    self.links.remember(org);
+                    index.insert(to_domain(org));
+                }
+                // Every organization is known now: an account missing from the links is unlinked.
+                self.links.all_known = true;
+                return Ok(index);
+            }
+        }
+        let ids: Vec<String> = accounts.iter().map(|a| a.id.to_string()).collect();
+        for org in zd.show_many_organizations_by_external_ids(&ids).await? {
+            self.links.remember(&org);
+            index.insert(to_domain(&org));
+        }
+        for account in accounts {
+            self.links.looked_up.insert(account.id.clone());
+            if index.linked(&account.id).is_some() {
+                continue;
+            }
+            if let Some(name) = account.organization_name() {
+                for org in zd.search_organizations_by_name(name).await? {
+                    self.links.remember(&org);
+                    index.insert(to_domain(&org));
+                }
+            }
+        }
+        Ok(index)
+    }
+}

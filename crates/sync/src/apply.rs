@@ -1,0 +1,342 @@
+//! Writing a planned chunk and counting what happened: users and existing users'
+//! memberships in one batch, then the memberships of the users just created; each outcome
+//! is counted in the report, and the chunk's state (syncing records, Zendesk users,
+//! failures, refusals) is committed in one transaction.
+//!
+//! A create that Zendesk refuses because the email already belongs to a user (an identity
+//! added after the users were read, search lag, or our own submission repeated after a
+//! dropped connection) is resolved in the same run: the email is searched again and the
+//! group's plan is made against the user found.
+
+use std::collections::{HashMap, HashSet};
+
+use domain::{Email, EmailGroup, SalesforceId, UserId, UserRef};
+use zendesk_client::NewMembership;
+
+use crate::chunk::{
+    ChunkFailures, ChunkPlan, PendingMembership, USER_SUBJECT, WriteKey, membership_subject,
+};
+use crate::directory::Directory;
+use crate::people::PeoplePass;
+use crate::run::{Run, SyncError};
+use crate::state::{NewFailure, RecordKind, StateStore};
+use crate::writing::{Batch, Outcome};
+
+fn membership_items(memberships: Vec<PendingMembership>) -> Vec<(WriteKey, NewMembership)> {
+    memberships
+        .into_iter()
+        .filter_map(|m| Some((m.to_new()?, m)))
+        .map(|(new, m)| (WriteKey::Membership(m), new))
+        .collect()
+}
+
+/// Whether a refused create says that its email belongs to a user already.
+pub(crate) fn email_taken(message: &str) -> bool {
+    let message = message.to_lowercase();
+    message.contains("already being used")
+        || (message.contains("email") && message.contains("already been taken"))
+}
+
+/// A refusal to remember with the chunk: record, subject, what was sent, Zendesk's message.
+type NewRefusal = (SalesforceId, String, String, String);
+
+/// What the writes of a chunk left to commit.
+#[derive(Default)]
+struct Written {
+    created: HashMap<Email, UserId>,
+    refusals: Vec<NewRefusal>,
+}
+
+impl Run<'_, '_> {
+    /// Writes a chunk's plan and commits its state.
+    pub(crate) async fn apply_chunk(
+        &mut self,
+        state: &mut StateStore,
+        pass: &mut PeoplePass<'_>,
+        chunk: ChunkPlan,
+    ) -> Result<(), SyncError> {
+        let kind = RecordKind::person(pass.settings.object());
+        let ChunkPlan {
+            groups,
+            relations,
+            mut plans,
+            creates,
+            updates,
+            now,
+            later,
+            mut failures,
+            sent,
+            refusals: _,
+            mut refused,
+        } = chunk;
+
+        let mut batch = Batch::default();
+        self.writer.create_users(&mut batch, creates).await?;
+        self.writer.update_users(&mut batch, updates).await?;
+        self.writer
+            .create_memberships(&mut batch, membership_items(now))
+            .await?;
+        let mut written = Written::default();
+        let mut taken: Vec<usize> = Vec::new();
+        for (key, outcome) in self.writer.finish(batch).await? {
+            match key {
+                WriteKey::User(index) => {
+                    let plan = &plans[index];
+                    let is_create = matches!(plan.user, UserRef::New(_));
+                    match outcome {
+                        Outcome::Done(id) => {
+                            if is_create {
+                                self.report.users.created += 1;
+                                if let Some(id) = id {
+                                    written.created.insert(plan.email.clone(), UserId(id));
+                                }
+                            } else {
+                                self.report.users.updated += 1;
+                            }
+                        }
+                        Outcome::AlreadyPresent => self.report.users.unchanged += 1,
+                        Outcome::Refused(message) if is_create && email_taken(&message) => {
+                            taken.push(index);
+                        }
+                        Outcome::Refused(message) => {
+                            self.report.users.failed += 1;
+                            self.report.error(plan.syncing.id.to_string(), &message);
+                            refused.insert(plan.syncing.id.clone());
+                            written.refusals.push((
+                                plan.syncing.id.clone(),
+                                USER_SUBJECT.to_owned(),
+                                sent.get(&index).cloned().unwrap_or_default(),
+                                message,
+                            ));
+                        }
+                        Outcome::Failed(message) => {
+                            self.report.users.failed += 1;
+                            self.report.error(plan.syncing.id.to_string(), &message);
+                            failures.fail(&plan.syncing.id, kind, Some(&plan.email), &message);
+                        }
+                    }
+                }
+                WriteKey::Membership(m) => {
+                    self.count_membership(&m, outcome, &mut failures, &mut written.refusals);
+                }
+            }
+        }
+        let resolved: Vec<PendingMembership> = later
+            .into_iter()
+            .filter_map(|mut m| {
+                let UserRef::New(email) = &m.user else {
+                    return Some(m);
+                };
+                m.user = UserRef::Existing(*written.created.get(email)?);
+                Some(m)
+            })
+            .collect();
+        let membership_failures = self
+            .write_memberships(resolved, &mut written.refusals)
+            .await?;
+        failures.failures.extend(membership_failures);
+        if !taken.is_empty() {
+            let resolved_plans = self
+                .resolve_taken_emails(
+                    pass,
+                    &groups,
+                    &relations,
+                    &plans,
+                    &taken,
+                    &mut failures,
+                    &mut written,
+                )
+                .await?;
+            plans.extend(resolved_plans);
+        }
+        pass.created_users.extend(written.created);
+
+        if !self.commits() {
+            return Ok(());
+        }
+        let syncing: Vec<(Email, SalesforceId)> = plans
+            .iter()
+            .map(|p| (p.email.clone(), p.syncing.id.clone()))
+            .collect();
+        let failed_ids: HashSet<&str> = failures
+            .failures
+            .iter()
+            .map(|f| f.salesforce_id.as_str())
+            .collect();
+        let succeeded: Vec<SalesforceId> = groups
+            .iter()
+            .flat_map(|g| g.people.iter().map(|p| p.id.clone()))
+            .chain(relations.iter().map(|r| r.id.clone()))
+            .filter(|id| !failed_ids.contains(id.as_str()))
+            .collect();
+        let succeeded_text: Vec<String> = succeeded.iter().map(ToString::to_string).collect();
+        // Records written now need no refusal remembered; held-back or refused ones keep it.
+        let accepted: Vec<SalesforceId> = succeeded
+            .into_iter()
+            .filter(|id| !refused.contains(id))
+            .collect();
+        let zendesk_users: Vec<(Email, UserId)> = plans
+            .iter()
+            .filter_map(|p| {
+                let id = match &p.user {
+                    UserRef::Existing(id) => *id,
+                    UserRef::New(email) => *pass.created_users.get(email)?,
+                };
+                Some((p.email.clone(), id))
+            })
+            .collect();
+        state.transaction(|tx| {
+            tx.set_syncing_records(&syncing)?;
+            tx.set_zendesk_users(&zendesk_users)?;
+            tx.record_failures(&failures.failures)?;
+            tx.clear_failures(&succeeded_text)?;
+            tx.clear_refusals(&accepted)?;
+            for (record, subject, sent, message) in &written.refusals {
+                tx.record_refusal(record, subject, sent, message)?;
+            }
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// Creates Zendesk refused because the email belongs to a user already: the emails are
+    /// searched again (matching every email identity) and each group is planned and written
+    /// against the user found, in this run. Returns the new plans.
+    #[allow(clippy::too_many_arguments)]
+    async fn resolve_taken_emails(
+        &mut self,
+        pass: &mut PeoplePass<'_>,
+        groups: &[EmailGroup],
+        relations: &[domain::Relation],
+        plans: &[domain::GroupPlan],
+        taken: &[usize],
+        failures: &mut ChunkFailures,
+        written: &mut Written,
+    ) -> Result<Vec<domain::GroupPlan>, SyncError> {
+        let kind = RecordKind::person(pass.settings.object());
+        let emails: Vec<Email> = taken.iter().map(|i| plans[*i].email.clone()).collect();
+        let users =
+            Directory::search(self.engine.zendesk, &self.options().mapping, &emails).await?;
+        tracing::info!(
+            refused = taken.len(),
+            found = users.len(),
+            "creates refused because the email already belongs to a user (an identity added since the read, or a repeated submission): planning against the users found"
+        );
+        let mut retry_groups = Vec::new();
+        let mut remembered = HashMap::new();
+        for index in taken {
+            let plan = &plans[*index];
+            if users.contains_key(&plan.email) {
+                if let Some(group) = groups.iter().find(|g| g.email == plan.email) {
+                    retry_groups.push(group.clone());
+                    remembered.insert(plan.email.clone(), plan.syncing.id.clone());
+                }
+            } else {
+                let message = format!(
+                    "Zendesk says {} belongs to a user already, but no user with it was found; retried next run",
+                    plan.email
+                );
+                self.report.users.failed += 1;
+                self.report.error(plan.syncing.id.to_string(), &message);
+                failures.fail(&plan.syncing.id, kind, Some(&plan.email), &message);
+            }
+        }
+        if retry_groups.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<UserId> = users.values().map(|u| u.id).collect();
+        let member_of = pass.memberships.of(self.engine.zendesk, &ids).await?;
+        let mut retry = ChunkPlan {
+            plans: self.plan_groups(
+                pass,
+                &retry_groups,
+                relations,
+                &users,
+                &member_of,
+                &remembered,
+            ),
+            groups: retry_groups,
+            relations: relations.to_vec(),
+            ..ChunkPlan::default()
+        };
+        self.sort_actions(pass, &mut retry, kind);
+        let mut batch = Batch::default();
+        self.writer.update_users(&mut batch, retry.updates).await?;
+        self.writer
+            .create_memberships(&mut batch, membership_items(retry.now))
+            .await?;
+        for (key, outcome) in self.writer.finish(batch).await? {
+            match key {
+                WriteKey::User(index) => {
+                    let plan = &retry.plans[index];
+                    match outcome {
+                        Outcome::Done(_) | Outcome::AlreadyPresent => {
+                            self.report.users.updated += 1
+                        }
+                        Outcome::Refused(message) | Outcome::Failed(message) => {
+                            self.report.users.failed += 1;
+                            self.report.error(plan.syncing.id.to_string(), &message);
+                            failures.fail(&plan.syncing.id, kind, Some(&plan.email), &message);
+                        }
+                    }
+                }
+                WriteKey::Membership(m) => {
+                    self.count_membership(&m, outcome, failures, &mut written.refusals);
+                }
+            }
+        }
+        Ok(retry.plans)
+    }
+
+    /// Writes memberships of existing users in one batch and returns the failures.
+    pub(crate) async fn write_memberships(
+        &mut self,
+        memberships: Vec<PendingMembership>,
+        refusals: &mut Vec<NewRefusal>,
+    ) -> Result<Vec<NewFailure>, SyncError> {
+        let mut failures = ChunkFailures::default();
+        if memberships.is_empty() {
+            return Ok(failures.failures);
+        }
+        let mut batch = Batch::default();
+        self.writer
+            .create_memberships(&mut batch, membership_items(memberships))
+            .await?;
+        for (key, outcome) in self.writer.finish(batch).await? {
+            if let WriteKey::Membership(m) = key {
+                self.count_membership(&m, outcome, &mut failures, refusals);
+            }
+        }
+        Ok(failures.failures)
+    }
+
+    fn count_membership(
+        &mut self,
+        membership: &PendingMembership,
+        outcome: Outcome,
+        failures: &mut ChunkFailures,
+        refusals: &mut Vec<NewRefusal>,
+    ) {
+        match outcome {
+            Outcome::Done(_) => self.report.memberships.created += 1,
+            Outcome::AlreadyPresent => self.report.memberships.already_present += 1,
+            Outcome::Refused(message) => {
+                // A per-record limit (the user's organization limit, say): reported once,
+                // then held back until the record changes.
+                self.report.memberships.failed += 1;
+                self.report.error(membership.source.to_string(), &message);
+                refusals.push((
+                    membership.source.clone(),
+                    membership_subject(membership.organization),
+                    membership.fingerprint(),
+                    message,
+                ));
+            }
+            Outcome::Failed(message) => {
+                self.report.memberships.failed += 1;
+                self.report.error(membership.source.to_string(), &message);
+                failures.fail(&membership.contact, RecordKind::Contact, None, &message);
+            }
+        }
+    }
+}

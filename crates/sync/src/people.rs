@@ -1,0 +1,215 @@
+//! The people phase: stage the records to consider, choose how the Zendesk side is read,
+//! then chunk by chunk plan, write and commit; the first run with secondary relationships
+//! writes them after its complete primary pass. Watermarks move when the phase finished.
+
+use std::collections::HashMap;
+
+use chrono::Utc;
+use domain::{EffectiveSettings, Email, UserId, UserRef, group_by_email};
+use zendesk_client::ZendeskError;
+
+use crate::chunk::{PendingMembership, refusal_reason};
+use crate::directory::{Directory, Memberships};
+use crate::report::RunMode;
+use crate::run::{Run, SyncError};
+use crate::staging::Staging;
+use crate::state::{StateStore, Watermark};
+
+/// What the chunks of one people phase share.
+pub(crate) struct PeoplePass<'s> {
+    pub(crate) settings: &'s EffectiveSettings,
+    /// How users are found.
+    pub(crate) directory: Directory,
+    /// How memberships are read.
+    pub(crate) memberships: Memberships,
+    /// Secondary relationships wait for the end of the first complete primary pass.
+    pub(crate) defer_secondary: bool,
+    /// The memberships waiting for it.
+    pub(crate) deferred: Vec<PendingMembership>,
+    /// Users created in this run, by email.
+    pub(crate) created_users: HashMap<Email, UserId>,
+}
+
+impl Run<'_, '_> {
+    pub(crate) async fn people_phase(
+        &mut self,
+        state: &mut StateStore,
+        settings: &EffectiveSettings,
+    ) -> Result<(), SyncError> {
+        let object = settings.object();
+        let secondary = settings.syncs_secondary_relationships();
+        // Secondary relationships turned on after earlier runs: every relation is new to
+        // the sync, so this pass considers every record, as a full run does.
+        if secondary && !self.full() && state.watermark(Watermark::Relations)?.is_none() {
+            tracing::info!(
+                "secondary relationships are synced for the first time: considering every record"
+            );
+            self.report.mode = RunMode::Full;
+        }
+
+        // 1. The records to consider, staged.
+        let mut staging = Staging::new()?;
+        let mut stamps = self
+            .select_people(state, &mut staging, object, secondary)
+            .await?;
+        for skip in group_by_email(staging.ungroupable()?).skipped {
+            self.report
+                .skip(skip.salesforce_id.to_string(), skip.reason.to_string());
+        }
+
+        // 2. How the Zendesk side is read.
+        let email_count = staging.email_count()?;
+        let (directory, memberships) = self.choose_directory(email_count).await?;
+        let mut pass = PeoplePass {
+            settings,
+            directory,
+            memberships,
+            defer_secondary: secondary && !state.primary_pass_complete(object)?,
+            deferred: Vec::new(),
+            created_users: HashMap::new(),
+        };
+
+        // 3. Chunk by chunk: plan, write, commit.
+        self.engine.progress.phase("users", Some(email_count));
+        let mut after: Option<String> = None;
+        while let Some((people, last)) =
+            staging.next_chunk(after.as_deref(), self.options().chunk_size.max(1))?
+        {
+            let relations = if secondary {
+                let ids: Vec<_> = people.iter().map(|p| &p.id).collect();
+                staging.relations_of(&ids)?
+            } else {
+                Vec::new()
+            };
+            let plan = self.plan_chunk(state, &mut pass, people, relations).await?;
+            let groups = plan.groups.len() as u64;
+            self.apply_chunk(state, &mut pass, plan).await?;
+            self.engine.progress.advance(groups);
+            after = Some(last);
+            if self.engine.cancelled() {
+                return Err(SyncError::Interrupted);
+            }
+        }
+
+        // Records refused in earlier runs and not read in this one are still not in
+        // Zendesk: the report lists them every run until they change.
+        self.list_remembered_refusals(state)?;
+
+        // 4. The secondary pass of the first run, after the complete primary pass.
+        let deferred = std::mem::take(&mut pass.deferred);
+        if !deferred.is_empty() {
+            tracing::info!(
+                memberships = deferred.len(),
+                "primary pass complete; syncing secondary relationships"
+            );
+            if self.commits() {
+                state.transaction(|tx| tx.set_primary_pass_complete(object))?;
+            }
+            let resolved = deferred
+                .into_iter()
+                .filter_map(|mut m| {
+                    if let UserRef::New(email) = &m.user {
+                        m.user = UserRef::Existing(*pass.created_users.get(email)?);
+                    }
+                    Some(m)
+                })
+                .collect();
+            let mut refusals = Vec::new();
+            let failures = self.write_memberships(resolved, &mut refusals).await?;
+            if self.commits() {
+                state.transaction(|tx| {
+                    tx.record_failures(&failures)?;
+                    for (record, subject, sent, message) in &refusals {
+                        tx.record_refusal(record, subject, sent, message)?;
+                    }
+                    Ok(())
+                })?;
+            }
+        }
+        if secondary
+            && stamps.relations.is_none()
+            && state.watermark(Watermark::Relations)?.is_none()
+        {
+            // No relation was read: mark the pass done from an hour before now, so the next
+            // run reads only relations created since (an hour of overlap covers clock skew).
+            stamps.relations = Some(
+                stamps
+                    .people
+                    .unwrap_or_else(|| Utc::now() - chrono::Duration::hours(1)),
+            );
+        }
+        if self.commits() {
+            let deleted: Vec<String> = stamps.deleted.iter().map(ToString::to_string).collect();
+            state.transaction(|tx| {
+                // A deleted record is not retried, and its refusals are moot.
+                tx.clear_failures(&deleted)?;
+                tx.clear_refusals(&stamps.deleted)?;
+                tx.set_primary_pass_complete(object)?;
+                if let Some(stamp) = stamps.people {
+                    tx.set_watermark(Watermark::People(object), stamp)?;
+                }
+                if let Some(stamp) = stamps.relations {
+                    tx.set_watermark(Watermark::Relations, stamp)?;
+                }
+                Ok(())
+            })?;
+        }
+        Ok(())
+    }
+
+    fn list_remembered_refusals(&mut self, state: &StateStore) -> Result<(), SyncError> {
+        let listed: std::collections::HashSet<String> = self
+            .report
+            .skipped
+            .iter()
+            .map(|s| s.salesforce_id.clone())
+            .chain(self.report.errors.iter().map(|e| e.salesforce_id.clone()))
+            .collect();
+        for (record, subject, refusal) in state.all_refusals()? {
+            if !listed.contains(record.as_str()) {
+                self.report
+                    .skip(record.to_string(), refusal_reason(&subject, &refusal));
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads every user through the export on a full run when that costs fewer calls than
+    /// one search per email (1,000 users a call), else searches and reads by id.
+    async fn choose_directory(
+        &mut self,
+        email_count: u64,
+    ) -> Result<(Directory, Memberships), SyncError> {
+        let zd = self.engine.zendesk;
+        let mut export = self.full()
+            && email_count > 0
+            && match zd.count_users().await {
+                Ok(Some(users)) => users / 1000 < email_count,
+                Ok(None) => true,
+                Err(err) if err.is_retryable() => return Err(err.into()),
+                Err(_) => true,
+            };
+        let directory = if export {
+            match Directory::load(zd, &self.options().mapping).await {
+                Ok(directory) => directory,
+                // Without access to the export the run still works, one search per email.
+                Err(ZendeskError::NotFound { .. } | ZendeskError::Forbidden { .. }) => {
+                    self.report.warn_once(
+                        "the Zendesk incremental user export is not available to these credentials: users are looked up one search per email (more API calls)",
+                    );
+                    export = false;
+                    Directory::Search
+                }
+                Err(err) => return Err(err.into()),
+            }
+        } else {
+            Directory::Search
+        };
+        let memberships = if export {
+            Memberships::Account(None)
+        } else {
+            Memberships::PerUser
+        };
+        Ok((directory, memberships))
+    }
+}

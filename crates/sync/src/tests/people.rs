@@ -1,0 +1,212 @@
+//! people.rs: how the Zendesk side is read (the export when it costs fewer calls on a full
+//! run, else one search per email), the chunk loop and the people watermark.
+
+use std::sync::atomic::Ordering;
+
+use crate::run::SyncError;
+use crate::state::Watermark;
+use crate::testkit::{
+    Salesforce, World, Zendesk, account, account_id, contact, day, relation, state, users_only,
+};
+
+const CONTACTS: Watermark = Watermark::People(domain::PersonObject::Contact);
+
+fn three_contacts() -> Salesforce {
+    Salesforce::new().answer(
+        "FROM Contact",
+        vec![
+            contact(1, "ann@example.com", None, 2),
+            contact(2, "bob@example.com", None, 3),
+            contact(3, "cat@example.com", None, 4),
+        ],
+    )
+}
+
+fn existing_users() -> Zendesk {
+    Zendesk::new()
+        .user(1, "ann@example.com", None)
+        .user(2, "bob@example.com", None)
+}
+
+#[tokio::test]
+async fn a_full_run_reads_users_through_the_export_when_that_costs_fewer_calls() {
+    // 2 users (one export page) for 3 emails (3 searches).
+    let world = World::new(three_contacts(), existing_users(), users_only());
+    let mut state = state();
+
+    let outcome = world.run(&mut state).await;
+
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    assert_eq!(world.zendesk.calls_to("export_users_page"), 1);
+    assert_eq!(world.zendesk.calls_to("search_users_by_email"), 0);
+    // The users found through the export are updated, not created again.
+    assert_eq!(
+        (outcome.report.users.created, outcome.report.users.updated),
+        (1, 2)
+    );
+}
+
+#[tokio::test]
+async fn a_full_run_searches_each_email_when_the_export_would_cost_more() {
+    // 3,000,000 users are 3,000 export pages against 3 searches.
+    let world = World::new(
+        three_contacts(),
+        existing_users().user_count(Some(3_000_000)),
+        users_only(),
+    );
+    let mut state = state();
+
+    let outcome = world.run(&mut state).await;
+
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    assert_eq!(world.zendesk.calls_to("export_users_page"), 0);
+    assert_eq!(world.zendesk.calls_to("search_users_by_email"), 3);
+    assert_eq!(
+        (outcome.report.users.created, outcome.report.users.updated),
+        (1, 2)
+    );
+}
+
+#[tokio::test]
+async fn an_incremental_run_never_reads_the_export() {
+    let world = World::new(three_contacts(), existing_users(), users_only());
+    let mut state = state();
+    state
+        .transaction(|tx| tx.set_watermark(CONTACTS, day(1)))
+        .unwrap();
+
+    let outcome = world.run(&mut state).await;
+
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    assert_eq!(world.zendesk.calls_to("count_users"), 0);
+    assert_eq!(world.zendesk.calls_to("export_users_page"), 0);
+    assert_eq!(world.zendesk.calls_to("search_users_by_email"), 3);
+}
+
+#[tokio::test]
+async fn without_access_to_the_export_users_are_searched_and_the_operator_is_told() {
+    let world = World::new(
+        three_contacts(),
+        existing_users().exports_forbidden(),
+        users_only(),
+    );
+    let mut state = state();
+
+    let outcome = world.run(&mut state).await;
+
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    assert_eq!(world.zendesk.calls_to("search_users_by_email"), 3);
+    assert_eq!(outcome.report.users.created, 1);
+    assert!(
+        outcome
+            .report
+            .warnings
+            .iter()
+            .any(|w| w.contains("incremental user export is not available")),
+        "{:?}",
+        outcome.report.warnings
+    );
+}
+
+#[tokio::test]
+async fn the_people_watermark_moves_to_the_newest_contact_when_the_phase_finishes() {
+    let world = World::new(three_contacts(), Zendesk::new(), users_only());
+    let mut state = state();
+
+    let outcome = world.run(&mut state).await;
+
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    assert_eq!(state.watermark(CONTACTS).unwrap(), Some(day(4)));
+
+    let mut dry_state = crate::testkit::state();
+    let dry = world.dry_run(&mut dry_state).await;
+    assert!(dry.error.is_none(), "{:?}", dry.error);
+    assert_eq!(dry_state.watermark(CONTACTS).unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_stop_request_finishes_the_chunk_in_flight_and_keeps_the_people_watermark() {
+    let mut world = World::new(Salesforce::new(), Zendesk::new(), users_only());
+    world.options.chunk_size = 1;
+    let cancel = world.cancel.clone();
+    // The stop arrives while the contacts are read, before the first chunk.
+    world.salesforce =
+        three_contacts().on_query("FROM Contact", move || cancel.store(true, Ordering::SeqCst));
+    let mut state = state();
+
+    let outcome = world.run(&mut state).await;
+
+    assert!(
+        matches!(outcome.error, Some(SyncError::Interrupted)),
+        "{:?}",
+        outcome.error
+    );
+    // One chunk of one email group was written and committed; the rest waits.
+    assert_eq!(world.zendesk.users().len(), 1);
+    assert_eq!(outcome.report.users.created, 1);
+    let ann = super::email("ann@example.com");
+    assert_eq!(state.syncing_records(&[ann]).unwrap().len(), 1);
+    assert_eq!(state.watermark(CONTACTS).unwrap(), None);
+}
+
+#[tokio::test]
+async fn the_first_run_with_secondary_relationships_writes_them_after_the_whole_primary_pass() {
+    let settings = domain::Settings {
+        secondary_relationships: true,
+        ..crate::testkit::with_memberships()
+    };
+    let mut world = World::new(
+        Salesforce::new()
+            .answer(
+                "FROM Account",
+                vec![account(1, "Acme", 1), account(2, "Beta", 1)],
+            )
+            .answer(
+                "FROM Contact",
+                vec![
+                    contact(1, "ann@example.com", Some(1), 2),
+                    contact(2, "bob@example.com", Some(1), 2),
+                ],
+            )
+            // Ann also works for Beta.
+            .answer(
+                "FROM AccountContactRelation WHERE IsDirect = false",
+                vec![relation(1, 1, 2, 5)],
+            ),
+        Zendesk::new()
+            .organization(50, "Acme", Some(&account_id(1)))
+            .organization(60, "Beta", Some(&account_id(2))),
+        settings,
+    );
+    // One email group per chunk: Ann's chunk is written before Bob's.
+    world.options.chunk_size = 1;
+    let mut state = state();
+
+    let outcome = world.run(&mut state).await;
+
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    let zd = &world.zendesk;
+    assert_eq!(
+        zd.writes(),
+        vec![
+            "create_many_users",
+            "create_many_users",
+            "create_many_memberships"
+        ],
+        "Ann's secondary membership waits for Bob's chunk"
+    );
+    let ann = zd.user_with("ann@example.com").expect("ann");
+    assert_eq!(ann.organization_id, Some(50));
+    assert!(
+        zd.memberships()
+            .iter()
+            .any(|m| m.user_id == ann.id && m.organization_id == 60 && !m.default)
+    );
+    assert_eq!(outcome.report.memberships.created, 1);
+    assert!(
+        state
+            .primary_pass_complete(domain::PersonObject::Contact)
+            .unwrap()
+    );
+    assert_eq!(state.watermark(Watermark::Relations).unwrap(), Some(day(5)));
+}
