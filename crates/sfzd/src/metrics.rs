@@ -450,7 +450,9 @@ mod tests {
             (RunOutcomeKind::Failed, false),
             (RunOutcomeKind::Ok, true),
         ] {
-            let run = state.begin_run(sync::RunMode::Incremental, dry_run).unwrap();
+            let run = state
+                .begin_run(sync::RunMode::Incremental, dry_run)
+                .unwrap();
             state.finish_run(run, outcome, "{}").unwrap();
         }
         state.begin_run(sync::RunMode::Incremental, false).unwrap();

@@ -219,7 +219,11 @@ mod tests {
         report.duration_ms = 2500;
         let first = state.begin_run(sync::RunMode::Full, false).unwrap();
         state
-            .finish_run(first, sync::state::RunOutcomeKind::Partial, &serde_json::to_string(&report).unwrap())
+            .finish_run(
+                first,
+                sync::state::RunOutcomeKind::Partial,
+                &serde_json::to_string(&report).unwrap(),
+            )
             .unwrap();
         state.begin_run(sync::RunMode::Incremental, true).unwrap();
 

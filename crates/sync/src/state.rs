@@ -1886,7 +1886,9 @@ mod tests {
         let (_dir, path) = temp_state();
         let mut store = StateStore::open(&path).unwrap();
         let first = store.begin_run(RunMode::Full, false).unwrap();
-        store.finish_run(first, RunOutcomeKind::Ok, "{\"n\":1}").unwrap();
+        store
+            .finish_run(first, RunOutcomeKind::Ok, "{\"n\":1}")
+            .unwrap();
         store.begin_run(RunMode::Incremental, false).unwrap();
         // The store is alive and locked: a reader still sees both runs, newest first.
         let runs = read_recent_runs(&path, 10).unwrap();

@@ -675,7 +675,10 @@ async fn sigterm_during_a_run_lets_it_finish_its_chunk_and_exits_0() {
     );
     let history = world.history();
     assert_eq!(history.len(), 1);
-    assert_eq!(history[0].outcome, Some(sync::state::RunOutcomeKind::Interrupted));
+    assert_eq!(
+        history[0].outcome,
+        Some(sync::state::RunOutcomeKind::Interrupted)
+    );
 
     // The next run takes over where it stopped and completes.
     world.zendesk.set_faults(FaultConfig::default());
