@@ -57,6 +57,10 @@ pub enum Command {
     /// The run history kept in the state file, newest first: start, mode, dry run,
     /// duration, outcome and exit status, counts and API calls.
     Runs(crate::runs::RunsArgs),
+    /// Why a person is (or is not) where they are: the Salesforce records with the email,
+    /// the syncing record and why, the Zendesk user and its organizations, and what the next
+    /// run would do, each with its rule. Reads only.
+    Explain(crate::explain::ExplainArgs),
 }
 
 /// `sfzd sync`.

@@ -149,7 +149,7 @@ async fn run(args: &DemoArgs) -> anyhow::Result<Exit> {
 
     println!("\nsecond run over unchanged data:");
     zendesk_sim.reset_counts();
-    let engine = Engine::new(&salesforce, &zendesk, Some(&zendesk), options);
+    let engine = Engine::new(&salesforce, &zendesk, Some(&zendesk), options.clone());
     let second = engine.run(&mut state).await;
     let writes = zendesk_sim.counts().writes;
     println!(
@@ -159,9 +159,34 @@ async fn run(args: &DemoArgs) -> anyhow::Result<Exit> {
         second.report.users.updated,
         second.report.memberships.created
     );
+    if let Some(err) = second.error {
+        output::error_chain(&err);
+        return Ok(Exit::RunFailed);
+    }
+
+    // What a real org does between two runs: contacts deleted (syncing records among
+    // them, whose groups another contact takes over) and contacts given a new address.
+    let churn = salesforce_sim.delete_and_readdress(0.01, 0.01, args.seed);
+    println!(
+        "\nthird run after {} contacts were deleted and {} re-addressed in Salesforce:",
+        churn.deleted.len(),
+        churn.readdressed.len()
+    );
+    zendesk_sim.reset_counts();
+    let engine = Engine::new(&salesforce, &zendesk, Some(&zendesk), options)
+        .with_call_counter(crate::cli::call_counter(&salesforce, &zendesk));
+    let third = engine.run(&mut state).await;
+    println!(
+        "  {} run: {} users created, {} updated (syncing records handed over), {} memberships created; {} Zendesk calls",
+        third.report.mode.as_str(),
+        third.report.users.created,
+        third.report.users.updated,
+        third.report.memberships.created,
+        third.report.api_calls.zendesk
+    );
     drop(zendesk_server);
     drop(salesforce_server);
-    if let Some(err) = second.error {
+    if let Some(err) = third.error {
         output::error_chain(&err);
         return Ok(Exit::RunFailed);
     }

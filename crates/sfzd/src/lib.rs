@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod continuous;
 pub mod demo;
+pub mod explain;
 pub mod metrics;
 pub mod output;
 pub mod runs;
@@ -68,6 +69,7 @@ pub fn main_entry() -> Exit {
             Command::Check(args) => cli::check(args).await,
             Command::Demo(args) => demo::demo(args).await,
             Command::Runs(args) => runs::runs(&args),
+            Command::Explain(args) => explain::explain(args).await,
         }
     })
 }

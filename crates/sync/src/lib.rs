@@ -17,6 +17,7 @@ mod apply;
 mod chunk;
 mod describe;
 pub mod directory;
+pub mod explain;
 pub mod mapping;
 mod people;
 pub mod report;

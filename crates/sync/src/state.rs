@@ -513,6 +513,41 @@ impl StateStore {
         Ok(store)
     }
 
+    /// Opens an existing state file to read it, without the lock and without migrating it:
+    /// for commands that only look (`sfzd runs`, `sfzd explain`) while a run may hold the
+    /// file. `None` when the file was never written by a run.
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::Open`] when the file cannot be opened, [`StateError::NewerSchema`] for
+    /// a file of a newer sfzd.
+    pub fn open_read_only(path: &Path) -> Result<Option<Self>, StateError> {
+        let open_error = |source| StateError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(open_error)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
+        let found = user_version(&conn).map_err(open_error)?;
+        if found > SCHEMA_VERSION {
+            return Err(StateError::NewerSchema {
+                path: path.to_path_buf(),
+                found,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        if found == 0 {
+            // Created but never migrated: nothing was recorded.
+            return Ok(None);
+        }
+        Ok(Some(StateStore {
+            conn,
+            _lock: None,
+            path: Some(path.to_path_buf()),
+        }))
+    }
+
     /// Opens a fresh store in memory, for tests; nothing is persisted and nothing locked.
     ///
     /// # Errors
@@ -1115,31 +1150,10 @@ pub fn lock_path(path: &Path) -> PathBuf {
 /// [`StateError::NewerSchema`] for a file of a newer sfzd, [`StateError::Sqlite`] or
 /// [`StateError::Decode`] on a damaged file.
 pub fn read_recent_runs(path: &Path, limit: usize) -> Result<Vec<RunRecord>, StateError> {
-    let open_error = |source| StateError::Open {
-        path: path.to_path_buf(),
-        source,
-    };
-    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .map_err(open_error)?;
-    conn.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
-    let found = user_version(&conn).map_err(open_error)?;
-    if found > SCHEMA_VERSION {
-        return Err(StateError::NewerSchema {
-            path: path.to_path_buf(),
-            found,
-            supported: SCHEMA_VERSION,
-        });
+    match StateStore::open_read_only(path)? {
+        Some(store) => store.recent_runs(limit),
+        None => Ok(Vec::new()),
     }
-    if found == 0 {
-        // Created but never migrated: no run was ever recorded.
-        return Ok(Vec::new());
-    }
-    let store = StateStore {
-        conn,
-        _lock: None,
-        path: Some(path.to_path_buf()),
-    };
-    store.recent_runs(limit)
 }
 
 /// Sets the connection up for crash safety before anything else touches the file.

@@ -10,6 +10,7 @@ mod continuous;
 mod demo;
 mod deploy;
 mod e2e;
+mod explain;
 mod real_world;
 mod reliability;
 mod scenarios;

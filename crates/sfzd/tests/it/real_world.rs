@@ -18,23 +18,23 @@ use tempfile::TempDir;
 use super::e2e::{P3, P5, Profile, Run, run_binary, write_config};
 
 /// P4: accounts, contacts and primary relationships, multiple organizations on.
-const P4: Profile = Profile {
+pub(super) const P4: Profile = Profile {
     accounts_to_organizations: true,
     primary_relationship: true,
     secondary_relationships: false,
 };
 
 /// Both simulators, empty but for what a test adds, and a configuration for them.
-struct World {
-    salesforce: SalesforceSim,
-    zendesk: ZendeskSim,
-    dir: TempDir,
-    config: PathBuf,
+pub(super) struct World {
+    pub(super) salesforce: SalesforceSim,
+    pub(super) zendesk: ZendeskSim,
+    pub(super) dir: TempDir,
+    pub(super) config: PathBuf,
     _servers: (RunningServer, RunningServer),
 }
 
 impl World {
-    async fn start(profile: Profile, zendesk: ZendeskSimConfig) -> Self {
+    pub(super) async fn start(profile: Profile, zendesk: ZendeskSimConfig) -> Self {
         let (zendesk, zendesk_server) = ZendeskSim::start(zendesk).await.unwrap();
         let (salesforce, salesforce_server) = SalesforceSim::start(SalesforceSimConfig::default())
             .await
@@ -55,28 +55,28 @@ impl World {
         }
     }
 
-    fn account(&self, name: &str) -> String {
+    pub(super) fn account(&self, name: &str) -> String {
         self.salesforce.add_account(SfAccount::new(name))
     }
 
-    fn contact(&self, first: &str, email: &str, account: Option<&str>) -> String {
+    pub(super) fn contact(&self, first: &str, email: &str, account: Option<&str>) -> String {
         self.salesforce
             .add_contact(SfContact::new(first, "Tester", Some(email), account))
     }
 
-    async fn sync(&self, extra: &[&str]) -> Run {
+    pub(super) async fn sync(&self, extra: &[&str]) -> Run {
         self.zendesk.reset_counts();
         self.salesforce.reset_counts();
         run_binary(&self.config, self.dir.path(), extra).await
     }
 
-    fn user(&self, email: &str) -> sandbox::ZdUser {
+    pub(super) fn user(&self, email: &str) -> sandbox::ZdUser {
         self.zendesk
             .user_by_email(email)
             .unwrap_or_else(|| panic!("no Zendesk user has {email}"))
     }
 
-    fn organization_of(&self, account: &str) -> u64 {
+    pub(super) fn organization_of(&self, account: &str) -> u64 {
         self.zendesk
             .organization_by_external_id(account)
             .unwrap_or_else(|| panic!("no organization for account {account}"))
@@ -85,7 +85,7 @@ impl World {
 
     /// Zendesk write requests of the last run, as `METHOD path` (OAuth token requests
     /// are not writes).
-    fn zendesk_writes(&self) -> Vec<String> {
+    pub(super) fn zendesk_writes(&self) -> Vec<String> {
         self.zendesk
             .request_log()
             .into_iter()
@@ -96,7 +96,7 @@ impl World {
 }
 
 /// Zendesk with "users can belong to multiple organizations" off, as P3 means.
-fn single_organization() -> ZendeskSimConfig {
+pub(super) fn single_organization() -> ZendeskSimConfig {
     ZendeskSimConfig {
         multiple_organizations: false,
         ..ZendeskSimConfig::default()
