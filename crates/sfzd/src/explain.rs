@@ -149,7 +149,11 @@ pub fn render(e: &Explanation) -> String {
             if step.rules.is_empty() {
                 out.push_str(&format!("    {}\n", step.action));
             } else {
-                out.push_str(&format!("    {}  [{}]\n", step.action, step.rules.join(", ")));
+                out.push_str(&format!(
+                    "    {}  [{}]\n",
+                    step.action,
+                    step.rules.join(", ")
+                ));
             }
         }
     }

@@ -190,10 +190,12 @@ pub async fn explain(
     let users = Directory::search(zendesk, &options.mapping, std::slice::from_ref(email)).await?;
     let found = users.get(email);
     let memberships: Vec<OrganizationId> = match found {
-        Some(user) => stream::user_memberships_stream(zendesk, user.id.0)
-            .map_ok(|m| OrganizationId(m.organization_id))
-            .try_collect()
-            .await?,
+        Some(user) => {
+            stream::user_memberships_stream(zendesk, user.id.0)
+                .map_ok(|m| OrganizationId(m.organization_id))
+                .try_collect()
+                .await?
+        }
         None => Vec::new(),
     };
     let user = found.map(|u| ExplainedUser {

@@ -49,7 +49,11 @@ async fn explain(world: &World, email: &str) -> (i32, Value) {
         )
     });
     // Read calls only.
-    assert_eq!(world.zendesk_writes(), Vec::<String>::new(), "explain wrote");
+    assert_eq!(
+        world.zendesk_writes(),
+        Vec::<String>::new(),
+        "explain wrote"
+    );
     (code, answer)
 }
 
@@ -96,7 +100,10 @@ async fn a_shared_email_names_its_syncing_record_and_why() {
     let user = world.user("pair@example.com");
     assert_eq!(answer["user"]["id"], user.id);
     assert_eq!(answer["user"]["organizations"].as_array().unwrap().len(), 2);
-    assert!(steps(&answer)[0].0.starts_with("nothing to write"), "{answer:#}");
+    assert!(
+        steps(&answer)[0].0.starts_with("nothing to write"),
+        "{answer:#}"
+    );
 }
 
 #[tokio::test]
@@ -132,7 +139,9 @@ async fn a_default_organization_mismatch_says_the_fields_are_not_written_and_why
         .unwrap();
     world
         .zendesk
-        .add_user(json!({"name": "Old Name", "email": "mismatch@example.com", "organization_id": other}))
+        .add_user(
+            json!({"name": "Old Name", "email": "mismatch@example.com", "organization_id": other}),
+        )
         .unwrap();
     let a = world.account("Alpha");
     world.contact("New", "mismatch@example.com", Some(&a));
