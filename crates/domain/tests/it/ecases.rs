@@ -194,6 +194,78 @@ fn e6_single_organization_mode_moves_the_user() {
 }
 
 #[test]
+fn e11_a_deleted_syncing_record_hands_over_to_the_next_contact() {
+    // Run 1: contacts 1 (account A, created first) and 2 (account B) share an email; 1 is
+    // the syncing record and the user is in A's organization with 1's name.
+    let both = single_group(vec![
+        contact(1, "pat@example.com", Some(1), 1, "First"),
+        contact(2, "Pat@Example.com", Some(2), 2, "Second"),
+    ]);
+    let links = links(&[(1, ORG_A), (2, ORG_B)]);
+    let mut world = World::new(false);
+    let first = world.plan(&both, &profile("P3"), &links, &[], None);
+    assert_eq!(first.syncing.id, contact_id(1));
+    world.apply(&first);
+    assert_eq!(
+        world.user("pat@example.com").unwrap().default_organization,
+        Some(ORG_A)
+    );
+
+    // Contact 1 is deleted: the group is decided again without it, the remembered choice
+    // gone with it. The other contact takes over fields and organization; nothing else.
+    let left = single_group(vec![contact(2, "Pat@Example.com", Some(2), 2, "Second")]);
+    let plan = world.plan(&left, &profile("P3"), &links, &[], Some(&contact_id(1)));
+    assert_eq!(plan.syncing.id, contact_id(2));
+    assert_ne!(plan.syncing.reason, SyncingReason::Remembered);
+    match &plan.actions[..] {
+        [
+            Action::UpdateUser {
+                fields,
+                organization,
+                ..
+            },
+        ] => {
+            assert_eq!(fields.get("name"), Some(&json!("Second")));
+            assert_eq!(*organization, Some(ORG_B));
+        }
+        other => panic!("expected one user update, got {other:#?}"),
+    }
+    world.apply(&plan);
+    assert!(
+        world
+            .plan(&left, &profile("P3"), &links, &[], Some(&contact_id(2)))
+            .is_noop(),
+        "handed over once, then nothing"
+    );
+}
+
+#[test]
+fn e12_internationalized_emails_are_synced_like_any_other() {
+    // Zendesk is the judge of an address: the rules send it, in any case spelling, as one
+    // group; only what cannot be an address at all is skipped.
+    let grouping = group_by_email([
+        contact(1, "jörg@müller.de", Some(1), 1, "Jörg"),
+        contact(2, " JÖRG@MÜLLER.DE ", Some(1), 2, "Jörg Zwei"),
+        contact(3, "zoë@example.com", None, 3, "Zoë"),
+    ]);
+    assert!(grouping.skipped.is_empty(), "{:?}", grouping.skipped);
+    assert_eq!(grouping.groups.len(), 2);
+    let jorg = grouping
+        .groups
+        .iter()
+        .find(|g| g.email.as_str() == "jörg@müller.de")
+        .expect("one group for both spellings");
+    assert_eq!(jorg.people.len(), 2);
+    let mut world = World::new(false);
+    let plan = world.plan(jorg, &profile("P3"), &links(&[(1, ORG_A)]), &[], None);
+    assert!(
+        matches!(&plan.actions[..], [Action::CreateUser { email, .. }] if email.as_str() == "jörg@müller.de"),
+        "{plan:#?}"
+    );
+    world.apply(&plan);
+}
+
+#[test]
 fn e7_contacts_without_a_usable_email_are_reported_and_the_rest_continues() {
     let mut no_email = contact(1, "", Some(1), 1, "No Email");
     no_email.email = None;
