@@ -49,7 +49,7 @@ pub use api::{BULK_LIMIT, ZendeskApi, ZendeskRead, ZendeskWrite};
 #[cfg(any(test, feature = "mock"))]
 pub use api::{MockZendeskRead, MockZendeskWrite};
 pub use clock::{Clock, ManualClock, TokioClock};
-pub use config::{Auth, ZendeskConfig};
+pub use config::{Auth, ZendeskConfig, is_secure_url};
 pub use error::{TransportKind, ZendeskError};
 pub use http::{CallCounts, HttpZendeskClient};
 pub use identities::{NewIdentity, normalize_email};
