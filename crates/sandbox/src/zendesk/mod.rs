@@ -46,6 +46,13 @@ pub struct ZendeskSimConfig {
     pub job_polls_before_complete: u32,
     /// Injected failures.
     pub faults: FaultConfig,
+    /// Keys of the custom user fields the account defines (`GET /api/v2/user_fields`). A
+    /// write naming another key under `user_fields` is answered with success, the key
+    /// dropped and named in `X-Zendesk-API-Warn`, as Zendesk does.
+    pub user_fields: Vec<String>,
+    /// Keys of the custom organization fields (`GET /api/v2/organization_fields`); unknown
+    /// keys are dropped the same way.
+    pub organization_fields: Vec<String>,
 }
 
 impl Default for ZendeskSimConfig {
@@ -62,6 +69,8 @@ impl Default for ZendeskSimConfig {
             user_write_limit_per_minute: None,
             job_polls_before_complete: 1,
             faults: FaultConfig::default(),
+            user_fields: Vec::new(),
+            organization_fields: Vec::new(),
         }
     }
 }
@@ -89,6 +98,8 @@ impl fmt::Debug for ZendeskSimConfig {
             )
             .field("job_polls_before_complete", &self.job_polls_before_complete)
             .field("faults", &self.faults)
+            .field("user_fields", &self.user_fields)
+            .field("organization_fields", &self.organization_fields)
             .finish()
     }
 }
