@@ -8,5 +8,6 @@ mod fixtures;
 #[cfg(feature = "mock")]
 mod mock;
 mod query;
+mod recorded;
 mod retries;
 mod support;
