@@ -1,8 +1,8 @@
 //! Project automation, run as `cargo xtask <command>`.
 //!
 //! `ci` is the single entry point CI uses: formatting, lints with warnings denied, the
-//! test suite and the client crates' docs. Each failing step prints the command that fixes
-//! or reproduces it.
+//! test suite, the client crates' docs, and the client crates packaged with their tests run
+//! from the package. Each failing step prints the command that fixes or reproduces it.
 
 use std::process::{Command, ExitCode};
 
@@ -10,12 +10,14 @@ use anyhow::{Context, Result, bail};
 
 mod bench;
 mod fixtures;
+mod package;
 mod soak;
 
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  ci                 fmt check, clippy (warnings denied), the test suite, client crate docs
+  ci                 fmt check, clippy (warnings denied), the test suite, client crate docs,
+                     client crates packaged (clean tree) and tested from the package
   fixtures --check   every decision-table row and E-case has a complete replay fixture
   bench              full and incremental sync benchmarks against the sandbox
   soak               long fault-injection and crash/resume runs against the sandbox";
@@ -96,7 +98,8 @@ fn ci() -> Result<()> {
     for step in &steps {
         run_cargo(step)?;
     }
-    Ok(())
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    package::check(&cargo)
 }
 
 fn run_cargo(step: &Step) -> Result<()> {
