@@ -444,6 +444,97 @@ mod tests {
         assert_eq!(parse_zendesk_ratelimit("garbage"), None);
     }
 
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, HeaderValue::from_static(value));
+        }
+        map
+    }
+
+    #[test]
+    fn account_headers_in_every_spelling() {
+        for (remaining, reset) in [
+            ("x-rate-limit-remaining", "ratelimit-reset"),
+            ("ratelimit-remaining", "rate-limit-reset"),
+            ("rate-limit-remaining", "x-rate-limit-reset"),
+        ] {
+            let h = headers(&[(remaining, "5"), (reset, "44")]);
+            assert_eq!(account_remaining(&h), Some(5), "{remaining}");
+            assert_eq!(account_reset(&h), Some(Duration::from_secs(44)), "{reset}");
+            assert_eq!(retry_after(&h), Some(Duration::from_secs(44)), "{reset}");
+        }
+        assert_eq!(account_remaining(&HeaderMap::new()), None);
+        assert_eq!(
+            endpoint_limit_name("zendesk-rate-limit-create-update-user"),
+            Some("create-update-user")
+        );
+        assert_eq!(
+            endpoint_limit_name("zendesk-ratelimit-inflight-jobs"),
+            Some("inflight-jobs")
+        );
+        assert_eq!(endpoint_limit_name("x-rate-limit"), None);
+    }
+
+    /// A name, the answer's headers and body, and the scope expected.
+    type Case = (
+        &'static str,
+        &'static [(&'static str, &'static str)],
+        &'static [u8],
+        LimitScope,
+    );
+
+    #[test]
+    fn a_429_holds_back_what_it_names() {
+        let endpoint = "PUT /api/v2/users/{id}";
+        let target = "PUT /api/v2/users/421941820731";
+        #[rustfmt::skip]
+        let cases: [Case; 5] = [
+            ("recorded single-user 429", &[("x-rate-limit-remaining", "668"), ("retry-after", "27")],
+                b"You have exceeded the rate limit for updating a single unique user. user email:  id:  external_id: ",
+                LimitScope::Record(target.into())),
+            ("single-user text even with the account exhausted", &[("x-rate-limit-remaining", "0")],
+                b"You have exceeded the rate limit for updating a single unique user.",
+                LimitScope::Record(target.into())),
+            ("account still has room: the endpoint's limit", &[("rate-limit-remaining", "300")],
+                b"Too Many Requests", LimitScope::Endpoint(endpoint.into())),
+            ("account exhausted", &[("x-rate-limit-remaining", "0")],
+                b"Rate limit exceeded", LimitScope::Account),
+            ("nothing said: the safe reading", &[], b"", LimitScope::Account),
+        ];
+        for (name, pairs, body, expected) in cases {
+            assert_eq!(
+                limit_scope(&headers(pairs), body, endpoint, target),
+                expected,
+                "{name}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_scoped_pause_holds_back_only_its_scope() {
+        let clock = ManualClock::new();
+        let limiter = RateLimiter::new(1000, 0, Arc::new(clock.clone()));
+        limiter.pause_scope(
+            &LimitScope::Record("PUT /api/v2/users/1".into()),
+            Duration::from_secs(27),
+        );
+        limiter
+            .acquire(&["PUT /api/v2/users/{id}", "PUT /api/v2/users/2"])
+            .await;
+        assert!(clock.sleeps().is_empty());
+        limiter
+            .acquire(&["PUT /api/v2/users/{id}", "PUT /api/v2/users/1"])
+            .await;
+        assert_eq!(clock.sleeps(), vec![Duration::from_secs(27)]);
+        limiter.pause_scope(&LimitScope::Account, Duration::from_secs(5));
+        limiter.acquire(&["GET /other"]).await;
+        assert_eq!(
+            clock.sleeps(),
+            vec![Duration::from_secs(27), Duration::from_secs(5)]
+        );
+    }
+
     #[test]
     fn pacing_table() {
         let reset = Duration::from_secs(60);

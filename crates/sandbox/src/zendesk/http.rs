@@ -751,9 +751,13 @@ impl Inner {
         let oldest = writes.front().copied().unwrap_or(now);
         let wait = window.saturating_sub(now.duration_since(oldest));
         let secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
+        // Zendesk's wording, as recorded: the text names the single-user limit, which is
+        // how a client tells it from the account's limit.
         let mut r = Reply::text(
             429,
-            "Too Many Requests: this user was updated too often. Try again later.",
+            &format!(
+                "You have exceeded the rate limit for updating a single unique user. user email:  id: {user_id} external_id: "
+            ),
         );
         r.headers.push(("retry-after", secs.to_string()));
         r.headers.push((
