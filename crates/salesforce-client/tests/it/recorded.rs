@@ -205,9 +205,12 @@ fn recorded_records_decode_into_the_models() {
     assert_eq!(lead[0].last_name.as_deref(), Some("Smith"));
 }
 
+/// A recorded error body, the status it came with, and the error it must become.
+type ErrorCase = (&'static str, u16, fn(&SalesforceError) -> bool);
+
 #[tokio::test]
 async fn recorded_errors_become_typed_errors() {
-    let cases: [(&str, u16, fn(&SalesforceError) -> bool); 7] = [
+    let cases: [ErrorCase; 7] = [
         (
             "blog_nango_invalid_session_id.json",
             401,
