@@ -24,10 +24,15 @@ pub fn check(cargo: &str) -> Result<()> {
             ),
         )?;
         let archive = newest_archive(&target.join("package"), name)?;
+        let stem = archive
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .context("archive name")?;
         // Outside the workspace, so cargo treats the package as the standalone crate a
-        // user downloads, and a test that reads `../../anything` cannot find it.
+        // user downloads, and a test that reads `../../anything` cannot find it. A previous
+        // unpacking is removed first: a file the package no longer ships must be missing.
         let unpacked = std::env::temp_dir().join("sfzd-xtask-package");
-        let _ = std::fs::remove_dir_all(unpacked.join(name));
+        let _ = std::fs::remove_dir_all(unpacked.join(stem));
         std::fs::create_dir_all(&unpacked)
             .with_context(|| format!("cannot create {}", unpacked.display()))?;
         run(
@@ -38,10 +43,6 @@ pub fn check(cargo: &str) -> Result<()> {
                 .arg(&unpacked),
             &format!("could not unpack {}", archive.display()),
         )?;
-        let stem = archive
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .context("archive name")?;
         let manifest = unpacked.join(stem).join("Cargo.toml");
         run(
             Command::new(cargo)
