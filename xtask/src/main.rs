@@ -18,6 +18,7 @@ const USAGE: &str = "usage: cargo xtask <command>
 commands:
   ci                 fmt check, clippy (warnings denied), the test suite, client crate docs,
                      client crates packaged (clean tree) and tested from the package
+  package            the client crates packaged (clean tree) and tested from the package
   fixtures --check   every decision-table row and E-case has a complete replay fixture
   bench              full and incremental sync benchmarks against the sandbox
   soak               long fault-injection and crash/resume runs against the sandbox";
@@ -27,6 +28,9 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("fixtures") => fixtures::run(&args[1..]),
+        Some("package") => {
+            package::check(&std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
+        }
         Some("bench") => bench::run(&args[1..]),
         Some("soak") => soak::run(&args[1..]),
         Some("-h" | "--help") | None => {
