@@ -6,6 +6,7 @@
 
 mod bulk;
 mod check;
+mod custom_fields;
 mod e2e;
 mod reliability;
 mod scenarios;

@@ -1,0 +1,72 @@
+//! A mapping to a custom field the Zendesk account does not define: Zendesk answers the
+//! writes with success, drops the key and names it in `X-Zendesk-API-Warn`. The run
+//! completes, stores the defined fields, and says once which key was dropped.
+
+use std::process::Command;
+
+use sandbox::{
+    GeneratorConfig, SalesforceSim, SalesforceSimConfig, ZendeskSim, ZendeskSimConfig, generate,
+};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dropped_custom_field_is_reported_once_and_the_rest_is_stored() {
+    let dataset = generate(&GeneratorConfig::new(7, 40));
+    let zendesk_config = ZendeskSimConfig {
+        user_fields: vec!["job_title".into()],
+        ..ZendeskSimConfig::default()
+    };
+    let (zendesk, _zs) = ZendeskSim::start(zendesk_config).await.unwrap();
+    let (salesforce, _ss) = SalesforceSim::start(SalesforceSimConfig::default())
+        .await
+        .unwrap();
+    salesforce.load(&dataset);
+    zendesk.load(&dataset).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sfzd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[salesforce]\nlogin_url = \"{}\"\nclient_id = \"sfzd-sandbox\"\n[zendesk]\nurl = \"{}\"\nclient_id = \"sfzd-sandbox\"\nrequests_per_minute = 100000\n[sync]\nprimary_relationship = true\n\n[mapping.user]\n\"user_fields.job_title\" = \"Title\"\n\"user_fields.no_such_field\" = \"Title\"\n",
+            salesforce.base_url(),
+            zendesk.base_url()
+        ),
+    )
+    .unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_sfzd"))
+            .args(["sync", "--config"])
+            .arg(&config)
+            .env("SFZD_SALESFORCE_CLIENT_SECRET", "sandbox-secret")
+            .env("SFZD_ZENDESK_CLIENT_SECRET", "sandbox-secret")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let dropped: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("Zendesk dropped a field"))
+        .collect();
+    assert_eq!(dropped.len(), 1, "once per run:\n{stderr}");
+    assert!(
+        dropped[0].contains("user_fields.no_such_field"),
+        "{}",
+        dropped[0]
+    );
+
+    let snapshot = zendesk.snapshot();
+    let with_title = snapshot
+        .users
+        .iter()
+        .filter(|u| u.user_fields.contains_key("job_title"))
+        .count();
+    assert!(with_title > 0, "defined fields are stored");
+    assert!(
+        snapshot
+            .users
+            .iter()
+            .all(|u| !u.user_fields.contains_key("no_such_field"))
+    );
+}
