@@ -30,7 +30,9 @@ use crate::models::{
     OrganizationExportPage, OrganizationMembership, OrganizationUpdate, Page, User, UserExportPage,
     UserUpdate,
 };
-use crate::rate::{JobSlots, LimitScope, RateLimiter, Reservation, limit_scope, retry_after};
+use crate::rate::{
+    JobSlots, LimitScope, RateLimiter, Reservation, explicit_retry_after, limit_scope, retry_after,
+};
 use crate::retry::{FailureKind, RequestClass, RetryDecision, decide, jitter};
 use crate::warn::{ApiWarning, Written};
 
@@ -584,8 +586,15 @@ impl HttpZendeskClient {
                                 continue;
                             }
                             let api = ApiError::parse(&body);
-                            let wait = retry_after(&headers);
                             let too_many_jobs = api.error.as_deref() == Some("TooManyJobs");
+                            // A limit's wait may be given as the window's reset, which real
+                            // answers carry on every response; for other failures only an
+                            // explicit Retry-After is a wait.
+                            let wait = if status == StatusCode::TOO_MANY_REQUESTS || too_many_jobs {
+                                retry_after(&headers)
+                            } else {
+                                explicit_retry_after(&headers)
+                            };
                             if let Some(wait) = wait {
                                 if too_many_jobs {
                                     // Only new jobs are refused; polls let the queue drain.

@@ -117,6 +117,12 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     header_secs(headers, "retry-after").or_else(|| account_reset(headers))
 }
 
+/// The `Retry-After` header alone (seconds): the wait a server asks for after a failure
+/// other than a rate limit, e.g. a 503.
+pub fn explicit_retry_after(headers: &HeaderMap) -> Option<Duration> {
+    header_secs(headers, "retry-after")
+}
+
 /// What a 429 holds back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LimitScope {

@@ -306,3 +306,27 @@ async fn custom_fields_are_listed_across_pages() {
     assert_eq!(orgs[0].key, "tier");
     assert_eq!(h.client.calls().total(), 3);
 }
+
+/// Real answers carry the window's reset on every response; a 503 is retried after the
+/// client's own backoff, not after the rate-limit window.
+#[tokio::test]
+async fn a_server_error_does_not_wait_for_the_rate_limit_window() {
+    let h = harness().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/users/1"))
+        .respond_with(
+            ResponseTemplate::new(503)
+                .insert_header("rate-limit", "700")
+                .insert_header("rate-limit-remaining", "600")
+                .insert_header("rate-limit-reset", "44")
+                .set_body_string("Service Unavailable"),
+        )
+        .up_to_n_times(1)
+        .mount(&h.server)
+        .await;
+    user_ok(&h, 1).await;
+    h.client.show_user(1).await.expect("after one retry");
+    let sleeps = h.clock.sleeps();
+    assert_eq!(sleeps.len(), 1, "{sleeps:?}");
+    assert!(sleeps[0] <= Duration::from_millis(10), "{sleeps:?}");
+}
