@@ -753,12 +753,7 @@ mod tests {
     }
 
     fn warning(keys: &[&str]) -> ApiWarning {
-        let quoted: Vec<String> = keys.iter().map(|k| format!("{k:?}")).collect();
-        ApiWarning::parse(&format!(
-            "{{:allowed_parameters=>{{:controller=>\"users\", :action=>\"update_many\", :unpermitted_keys=>[{}], :invalid_values=>[]}}}}",
-            quoted.join(", ")
-        ))
-        .unwrap()
+        ApiWarning::unpermitted(keys.iter().copied())
     }
 
     #[tokio::test]

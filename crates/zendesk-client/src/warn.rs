@@ -53,6 +53,21 @@ impl ApiWarning {
         (!empty).then_some(warning)
     }
 
+    /// A warning naming `keys` as dropped (for tests and mocks), as if Zendesk had sent
+    /// them in `unpermitted_keys`.
+    pub fn unpermitted<K: Into<String>>(keys: impl IntoIterator<Item = K>) -> Self {
+        let unpermitted_keys: Vec<String> = keys.into_iter().map(Into::into).collect();
+        let quoted: Vec<String> = unpermitted_keys.iter().map(|k| format!("{k:?}")).collect();
+        Self {
+            raw: format!(
+                "{{:allowed_parameters=>{{:unpermitted_keys=>[{}], :invalid_values=>[]}}}}",
+                quoted.join(", ")
+            ),
+            unpermitted_keys,
+            ..Self::default()
+        }
+    }
+
     /// The warning of an answer's headers, if it has one.
     pub fn from_headers(headers: &HeaderMap) -> Option<Self> {
         headers
@@ -215,6 +230,13 @@ mod tests {
             vec!["user_fields.tier", "user_fields.a\"b"]
         );
         assert_eq!(w.invalid_values, vec!["x"]);
+    }
+
+    #[test]
+    fn a_made_up_warning_reads_back_the_same() {
+        let made = ApiWarning::unpermitted(["user.user_fields.tier"]);
+        assert_eq!(made.dropped_fields(), vec!["user_fields.tier"]);
+        assert_eq!(ApiWarning::parse(&made.raw), Some(made));
     }
 
     #[test]
