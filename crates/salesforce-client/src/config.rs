@@ -1,6 +1,5 @@
 //! Client configuration: where to log in, which API version, how to authenticate and retry.
 
-use std::net::IpAddr;
 use std::time::Duration;
 
 use secrecy::SecretString;

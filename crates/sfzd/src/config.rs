@@ -15,7 +15,7 @@ use domain::PersonObject;
 
 use secrecy::SecretString;
 use serde::Deserialize;
-use url::{Host, Url};
+use url::Url;
 
 /// The environment variable holding the Salesforce connected app's client secret.
 pub const SALESFORCE_SECRET_ENV: &str = "SFZD_SALESFORCE_CLIENT_SECRET";

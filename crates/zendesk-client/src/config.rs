@@ -2,7 +2,6 @@
 //! the client keeps to.
 
 use std::fmt;
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
