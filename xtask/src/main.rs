@@ -1,9 +1,9 @@
 //! Project automation, run as `cargo xtask <command>`.
 //!
 //! `ci` is the single entry point CI uses: formatting, lints with warnings denied, the
-//! test suite, the client crates' docs and the check that the scenario fixtures equal a
-//! fresh recording. Each failing step prints the command that fixes
-//! or reproduces it.
+//! test suite, the client crates' docs, the client crates packaged with their tests run
+//! from the package, and the check that the scenario fixtures equal a fresh recording. Each
+//! failing step prints the command that fixes or reproduces it.
 
 use std::process::{Command, ExitCode};
 
@@ -11,13 +11,16 @@ use anyhow::{Context, Result, bail};
 
 mod bench;
 mod fixtures;
+mod package;
 mod soak;
 
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
   ci                 fmt check, clippy (warnings denied, sfzd also without its demo),
-                     the test suite, client crate docs, fixtures --check
+                     the test suite, client crate docs, client crates packaged (clean tree)
+                     and tested from the package, fixtures --check
+  package            the client crates packaged (clean tree) and tested from the package
   fixtures --record  record the scenario fixtures from sfzd runs against the sandbox
   fixtures --check   every decision-table row and E-case has a fixture equal to a fresh recording
   bench              full and incremental sync benchmarks against the sandbox
@@ -28,6 +31,9 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("fixtures") => fixtures::run(&args[1..]),
+        Some("package") => {
+            package::check(&std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
+        }
         Some("bench") => bench::run(&args[1..]),
         Some("soak") => soak::run(&args[1..]),
         Some("-h" | "--help") | None => {
@@ -118,7 +124,9 @@ fn ci() -> Result<()> {
     // After the tests, which replay the fixtures: the fixtures are what the engine records now.
     eprintln!("xtask: cargo xtask fixtures --check");
     fixtures::run(&["--check".to_owned()])
-        .context("fix the engine or the case definitions, then `cargo xtask fixtures --record`")
+        .context("fix the engine or the case definitions, then `cargo xtask fixtures --record`")?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    package::check(&cargo)
 }
 
 fn run_cargo(step: &Step) -> Result<()> {

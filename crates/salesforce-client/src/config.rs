@@ -1,6 +1,5 @@
 //! Client configuration: where to log in, which API version, how to authenticate and retry.
 
-use std::net::IpAddr;
 use std::time::Duration;
 
 use secrecy::SecretString;
@@ -148,7 +147,7 @@ fn is_api_version(v: &str) -> bool {
 pub(crate) fn check_url(name: &str, url: &Url) -> Result<()> {
     match url.scheme() {
         "https" => {}
-        "http" if is_loopback(url) => {}
+        "http" if is_secure_url(url) => {}
         "http" => {
             return Err(SalesforceError::InvalidConfig(format!(
                 "{name} uses plain http for a non-loopback host; use https"
@@ -173,12 +172,19 @@ pub(crate) fn check_url(name: &str, url: &Url) -> Result<()> {
     Ok(())
 }
 
-fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        None => false,
+/// The transport rule of this crate: `https`, or plain `http` only to a loopback host
+/// (`localhost`, 127.0.0.0/8, `::1`: local test servers and simulators), so credentials
+/// never cross a network in clear.
+pub fn is_secure_url(url: &Url) -> bool {
+    match url.scheme() {
+        "https" => url.host().is_some(),
+        "http" => match url.host() {
+            Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        },
+        _ => false,
     }
 }
 

@@ -64,6 +64,7 @@ pub use api::{
 pub use client::HttpSalesforceClient;
 pub use config::{
     DEFAULT_TIMEOUT, MAX_BATCH_SIZE, MIN_BATCH_SIZE, SalesforceAuth, SalesforceConfig,
+    is_secure_url,
 };
 pub use error::{BODY_EXCERPT_CHARS, Result, SalesforceError, TransportKind};
 pub use queries::PersonObject;

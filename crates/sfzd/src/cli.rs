@@ -363,6 +363,15 @@ pub async fn check(args: CheckArgs) -> Exit {
             None
         }
     };
+    if multiple_organizations.is_some() {
+        // Zendesk drops a custom field key it does not define and answers the write with
+        // success: refuse such a mapping here instead of losing the value on every run.
+        let mapping = options(&config, false).mapping;
+        match check_custom_fields(&clients.zendesk, &mapping).await {
+            Exit::Ok => {}
+            failed => exit = failed,
+        }
+    }
     let relation = match clients
         .salesforce
         .account_contact_relation_available()
@@ -431,6 +440,60 @@ fn describe_mode(effective: &domain::EffectiveSettings) -> &'static str {
             "multiple organizations (new users get their account's organization; no membership is added and default organizations are never moved)"
         }
     }
+}
+
+/// Lists the account's custom user and organization fields and names every mapping to a
+/// `user_fields.KEY` or `organization_fields.KEY` whose key Zendesk does not define:
+/// [`Exit::Config`] if there is one, [`Exit::RunFailed`] if the lists cannot be read.
+async fn check_custom_fields(
+    zendesk: &HttpZendeskClient,
+    mapping: &sync::mapping::FieldMapping,
+) -> Exit {
+    use zendesk_client::ZendeskRead;
+    let mut exit = Exit::Ok;
+    for (table, prefix, mapped) in [
+        ("user", "user_fields.", &mapping.user),
+        (
+            "organization",
+            "organization_fields.",
+            &mapping.organization,
+        ),
+    ] {
+        let listed = if table == "user" {
+            zendesk.list_user_fields().await
+        } else {
+            zendesk.list_organization_fields().await
+        };
+        let fields = match listed {
+            Ok(fields) => fields,
+            Err(err) => {
+                output::error_chain(&err);
+                exit = Exit::RunFailed;
+                continue;
+            }
+        };
+        let keys: Vec<&str> = fields.iter().map(|f| f.key.as_str()).collect();
+        println!(
+            "zendesk: {table} fields: {}",
+            if keys.is_empty() {
+                "none".to_owned()
+            } else {
+                keys.join(", ")
+            }
+        );
+        for field in mapped.keys() {
+            let Some(key) = field.strip_prefix(prefix) else {
+                continue;
+            };
+            if !keys.contains(&key) {
+                println!(
+                    "failed prerequisite: mapping.{table} \"{field}\": Zendesk has no {table} field with key `{key}`; it would drop the value on every write (fix the key or create the field in Zendesk)"
+                );
+                exit = Exit::Config;
+            }
+        }
+    }
+    exit
 }
 
 fn on_off(on: bool) -> &'static str {

@@ -15,7 +15,7 @@ use domain::PersonObject;
 
 use secrecy::SecretString;
 use serde::Deserialize;
-use url::{Host, Url};
+use url::Url;
 
 /// The environment variable holding the Salesforce connected app's client secret.
 pub const SALESFORCE_SECRET_ENV: &str = "SFZD_SALESFORCE_CLIENT_SECRET";
@@ -819,15 +819,12 @@ impl Validator<'_> {
                 "must not contain credentials; secrets come from the environment",
             ));
         }
-        let loopback = match url.host() {
-            Some(Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
-            Some(Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(Host::Ipv6(ip)) => ip.is_loopback(),
-            None => return Err(self.invalid(key, format!("must have a host, got {url}"))),
-        };
+        if url.host().is_none() {
+            return Err(self.invalid(key, format!("must have a host, got {url}")));
+        }
+        // The clients' own transport rule, checked here too so the error names the key.
         match url.scheme() {
-            "https" => {}
-            "http" if loopback => {}
+            _ if zendesk_client::is_secure_url(&url) => {}
             "http" => {
                 return Err(self.invalid(
                     key,

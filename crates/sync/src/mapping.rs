@@ -47,6 +47,26 @@ impl FieldMapping {
     }
 }
 
+impl FieldMapping {
+    /// The mapping entry that writes Zendesk field `field` of `object`, as the
+    /// configuration spells it (`[mapping.user] "user_fields.tier" = "Tier__c"`), or `None`
+    /// when no mapping writes it.
+    pub fn entry_for(&self, object: crate::writes::ObjectKind, field: &str) -> Option<String> {
+        use crate::writes::ObjectKind;
+        let (table, map) = match object {
+            ObjectKind::User => ("user", &self.user),
+            ObjectKind::Organization => ("organization", &self.organization),
+            ObjectKind::Membership => return None,
+        };
+        let sources = map.get(field)?;
+        let sources = match sources.as_slice() {
+            [one] => format!("{one:?}"),
+            many => format!("{many:?}"),
+        };
+        Some(format!("[mapping.{table}] {field:?} = {sources}"))
+    }
+}
+
 fn source_fields(map: &BTreeMap<String, Vec<String>>) -> Vec<&str> {
     let mut fields: Vec<&str> = map.values().flatten().map(String::as_str).collect();
     fields.sort_unstable();

@@ -161,6 +161,36 @@ impl Report {
         }
     }
 
+    /// Warns once per key Zendesk dropped from this run's writes (`X-Zendesk-API-Warn`),
+    /// naming the field and the mapping entry it came from. Zendesk answers such writes
+    /// with success and does not store the value, so the run would send it again every
+    /// time: the operator fixes the mapping or adds the field in Zendesk.
+    pub fn warn_dropped_keys<'k>(
+        &mut self,
+        dropped: impl IntoIterator<Item = &'k crate::writes::DroppedKey>,
+        mapping: &crate::mapping::FieldMapping,
+    ) {
+        use crate::writes::ObjectKind;
+        for key in dropped {
+            let object = match key.object {
+                ObjectKind::User => "user",
+                ObjectKind::Organization => "organization",
+                ObjectKind::Membership => "membership",
+            };
+            let warning = match mapping.entry_for(key.object, &key.field) {
+                Some(entry) => format!(
+                    "Zendesk dropped `{}` from {object} writes (X-Zendesk-API-Warn), so it was not stored; it comes from mapping {entry}: check the key against `sfzd check`, then fix the mapping or create the field in Zendesk",
+                    key.field
+                ),
+                None => format!(
+                    "Zendesk dropped `{}` from {object} writes (X-Zendesk-API-Warn), so it was not stored; no mapping writes it",
+                    key.field
+                ),
+            };
+            self.warn_once(warning);
+        }
+    }
+
     /// Records a failed record.
     pub fn error(&mut self, salesforce_id: impl Into<String>, message: impl Into<String>) {
         let (salesforce_id, message) = (salesforce_id.into(), message.into());
@@ -185,6 +215,39 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mapping::FieldMapping;
+    use crate::writes::{DroppedKey, ObjectKind};
+
+    #[test]
+    fn each_dropped_key_is_reported_once_with_its_mapping() {
+        let mut mapping = FieldMapping::default();
+        mapping
+            .user
+            .insert("user_fields.no_such_field".into(), vec!["Title".into()]);
+        let dropped = [
+            DroppedKey {
+                object: ObjectKind::User,
+                field: "user_fields.no_such_field".into(),
+            },
+            DroppedKey {
+                object: ObjectKind::Organization,
+                field: "id".into(),
+            },
+        ];
+        let mut report = Report::new(RunMode::Full, false);
+        report.warn_dropped_keys(&dropped, &mapping);
+        // A later chunk reports the same keys again: still one warning each.
+        report.warn_dropped_keys(&dropped, &mapping);
+        assert_eq!(report.warnings.len(), 2, "{:#?}", report.warnings);
+        assert!(report.warnings[0].contains("`user_fields.no_such_field`"));
+        assert!(
+            report.warnings[0].contains(r#"[mapping.user] "user_fields.no_such_field" = "Title""#),
+            "{}",
+            report.warnings[0]
+        );
+        assert!(report.warnings[1].contains("`id` from organization writes"));
+        assert!(report.warnings[1].contains("no mapping writes it"));
+    }
 
     #[test]
     fn serializes_to_the_operator_contract() {

@@ -250,6 +250,10 @@ impl<'a> Engine<'a> {
                 "Zendesk refused bulk user import (403): users were created one call at a time; ask Zendesk Support to enable bulk user import to save API calls",
             );
         }
+        // Keys Zendesk silently dropped would be sent again on every run: say so once each.
+        let dropped = run.writer.dropped_keys();
+        run.report
+            .warn_dropped_keys(&dropped, &self.options.mapping);
 
         let mut report = run.report;
         report.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);

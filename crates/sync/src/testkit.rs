@@ -24,7 +24,7 @@ use zendesk_client::{
     AccountSettings, JobResult, JobState, JobStatus, ManualClock, MockZendeskRead,
     MockZendeskWrite, NewMembership, NewUser, Organization, OrganizationExportPage,
     OrganizationMembership, OrganizationUpdate, Page, PollConfig, User, UserExportPage, UserUpdate,
-    ZendeskError,
+    Written, ZendeskError,
 };
 
 use crate::report::ApiCalls;
@@ -810,7 +810,7 @@ impl Zendesk {
                     description: "refused by the test".into(),
                     details: None,
                 }),
-                None => Ok(s.create_user(new)),
+                None => Ok(Written::new(s.create_user(new))),
             }
         });
         answer!(expect_create_many_users, "create_many_users", |s, users| {
@@ -824,7 +824,7 @@ impl Zendesk {
                 .map(|u| format!("{} {}", u.email, u.name))
                 .collect();
             if let Some(job) = s.killed_job(&items) {
-                return Ok(job);
+                return Ok(Written::new(job));
             }
             let mut results = Vec::new();
             for (index, new) in users.iter().enumerate() {
@@ -849,7 +849,7 @@ impl Zendesk {
                     ..result
                 });
             }
-            Ok(s.job(results))
+            Ok(Written::new(s.job(results)))
         });
         answer!(
             expect_update_many_users,
@@ -874,7 +874,7 @@ impl Zendesk {
                         ..result
                     });
                 }
-                Ok(s.job(results))
+                Ok(Written::new(s.job(results)))
             }
         );
         answer!(
@@ -915,7 +915,7 @@ impl Zendesk {
                         ..result
                     });
                 }
-                Ok(s.job(results))
+                Ok(Written::new(s.job(results)))
             }
         );
         answer!(
@@ -946,7 +946,7 @@ impl Zendesk {
                         ..result
                     });
                 }
-                Ok(s.job(results))
+                Ok(Written::new(s.job(results)))
             }
         );
         answer!(
@@ -958,7 +958,7 @@ impl Zendesk {
                     .map(|m| format!("membership {} {}", m.user_id, m.organization_id))
                     .collect();
                 if let Some(job) = s.killed_job(&items) {
-                    return Ok(job);
+                    return Ok(Written::new(job));
                 }
                 let mut results = Vec::new();
                 for (index, new) in memberships.iter().enumerate() {
@@ -989,7 +989,7 @@ impl Zendesk {
                         ..result
                     });
                 }
-                Ok(s.job(results))
+                Ok(Written::new(s.job(results)))
             }
         );
         // Single-record calls the engine does not use; any call fails the test.
@@ -997,7 +997,6 @@ impl Zendesk {
         mock.expect_create_or_update_many_users().never();
         mock.expect_create_organization().never();
         mock.expect_update_organization().never();
-        mock.expect_create_or_update_many_organizations().never();
         mock.expect_create_membership().never();
         mock.expect_make_default_membership().never();
         mock.expect_create_user_identity().never();

@@ -3,12 +3,33 @@
 //! one request per job plus a few status checks. Each item's outcome is mapped back to the
 //! caller's key. Where Zendesk refuses bulk user import, users fall back to single calls.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use zendesk_client::{
-    BULK_LIMIT, ItemOutcome, JobPoller, JobStatus, NewMembership, NewOrganization, NewUser,
-    OrganizationUpdate, UserUpdate, ZendeskError, ZendeskRead, ZendeskWrite,
+    ApiWarning, BULK_LIMIT, ItemOutcome, JobPoller, JobStatus, NewMembership, NewOrganization,
+    NewUser, OrganizationUpdate, UserUpdate, ZendeskError, ZendeskRead, ZendeskWrite,
 };
+
+/// The kind of record a write was for, to name the mapping a dropped key came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ObjectKind {
+    /// A user write (mapped from contacts or leads).
+    User,
+    /// An organization write (mapped from accounts).
+    Organization,
+    /// A membership write (not mapped).
+    Membership,
+}
+
+/// A key Zendesk accepted the write without and did not store (`X-Zendesk-API-Warn`),
+/// e.g. `user_fields.tier` when the account has no user field `tier`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DroppedKey {
+    /// The kind of record written.
+    pub object: ObjectKind,
+    /// The field as a mapping names it (`user_fields.tier`, `notes`, ...).
+    pub field: String,
+}
 
 /// What happened to one item.
 #[derive(Debug, Clone, PartialEq)]
@@ -150,22 +171,27 @@ pub struct BulkWriter<'a> {
     write: &'a dyn ZendeskWrite,
     poller: JobPoller,
     bulk_users_disabled: bool,
+    dropped: BTreeSet<DroppedKey>,
 }
 
 /// Submits one bulk job per batch of a kind, recording refused batches as failed items.
 macro_rules! submit_batches {
-    ($self:ident, $round:ident, $items:ident, $call:ident, $kind:expr, $ids:expr) => {{
+    ($self:ident, $round:ident, $items:ident, $call:ident, $kind:expr, $ids:expr, $object:expr) => {{
         for batch in chunks($items) {
             $self.make_room($round).await?;
             let items: Vec<_> = batch.iter().map(|(_, item)| item.clone()).collect();
             match $self.write.$call(&items).await {
-                Ok(job) => $round.submitted.push(Submitted {
-                    job_id: job.id.clone(),
-                    finished: job.status.is_terminal().then_some(job),
-                    ids: items.iter().map($ids).collect(),
-                    keys: batch.into_iter().map(|(k, _)| k).collect(),
-                    kind: $kind,
-                }),
+                Ok(answer) => {
+                    $self.note_dropped($object, answer.warning.as_ref());
+                    let job = answer.into_inner();
+                    $round.submitted.push(Submitted {
+                        job_id: job.id.clone(),
+                        finished: job.status.is_terminal().then_some(job),
+                        ids: items.iter().map($ids).collect(),
+                        keys: batch.into_iter().map(|(k, _)| k).collect(),
+                        kind: $kind,
+                    })
+                }
                 Err(err) if is_fatal(&err) => return Err(err),
                 Err(err) => {
                     let message = describe(&err);
@@ -189,6 +215,26 @@ impl<'a> BulkWriter<'a> {
             write,
             poller,
             bulk_users_disabled: false,
+            dropped: BTreeSet::new(),
+        }
+    }
+
+    /// Keys Zendesk dropped from this run's writes (each once), for the report's
+    /// warnings; see [`crate::report::Report::warn_dropped_keys`].
+    pub fn dropped_keys(&self) -> &BTreeSet<DroppedKey> {
+        &self.dropped
+    }
+
+    /// Remembers the keys a write's answer says Zendesk dropped, logging each the first
+    /// time: the value was not stored, and the run would send it again every time.
+    fn note_dropped(&mut self, object: ObjectKind, warning: Option<&ApiWarning>) {
+        let Some(warning) = warning else { return };
+        for field in warning.dropped_fields() {
+            let key = DroppedKey { object, field };
+            if !self.dropped.contains(&key) {
+                tracing::warn!(object = ?key.object, field = %key.field, "Zendesk dropped a field from a write (X-Zendesk-API-Warn): it was not stored");
+                self.dropped.insert(key);
+            }
         }
     }
 
@@ -212,13 +258,19 @@ impl<'a> BulkWriter<'a> {
             let batch: Vec<(K, NewUser)> = rest.drain(..rest.len().min(BULK_LIMIT)).collect();
             let items: Vec<NewUser> = batch.iter().map(|(_, u)| u.clone()).collect();
             match self.write.create_many_users(&items).await {
-                Ok(job) => round.submitted.push(Submitted {
-                    job_id: job.id.clone(),
-                    finished: job.status.is_terminal().then_some(job),
-                    keys: batch.into_iter().map(|(k, _)| k).collect(),
-                    ids: Vec::new(),
-                    kind: Kind::Create,
-                }),
+                Ok(answer) => {
+                    self.note_dropped(ObjectKind::User, answer.warning.as_ref());
+                    let job = answer.into_inner();
+                    round.submitted.push(Submitted {
+                        job_id: job.id.clone(),
+                        finished: job.status.is_terminal().then_some(job),
+                        keys: batch.into_iter().map(|(k, _)| k).collect(),
+                        ids: Vec::new(),
+                        kind: Kind::Create,
+                    })
+                }
+                // Only the documented "data imports are not enabled" answer; any other 403
+                // is `Forbidden`, which stops the run below.
                 Err(ZendeskError::BulkImportDisabled { .. }) => {
                     self.bulk_users_disabled = true;
                     rest.splice(0..0, batch);
@@ -237,7 +289,10 @@ impl<'a> BulkWriter<'a> {
         // Single calls are answered at once; the client keeps them within the rate budget.
         for (key, user) in rest {
             let outcome = match self.write.create_user(&user).await {
-                Ok(created) => Outcome::Done(Some(created.id)),
+                Ok(created) => {
+                    self.note_dropped(ObjectKind::User, created.warning.as_ref());
+                    Outcome::Done(Some(created.id))
+                }
                 Err(err) if is_fatal(&err) => return Err(err),
                 Err(err) => single_outcome(&err),
             };
@@ -261,7 +316,8 @@ impl<'a> BulkWriter<'a> {
             updates,
             update_many_users,
             Kind::Update,
-            UserUpdate::id
+            UserUpdate::id,
+            ObjectKind::User
         )
     }
 
@@ -280,7 +336,8 @@ impl<'a> BulkWriter<'a> {
             orgs,
             create_many_organizations,
             Kind::Create,
-            |_| 0
+            |_| 0,
+            ObjectKind::Organization
         )
     }
 
@@ -299,7 +356,8 @@ impl<'a> BulkWriter<'a> {
             updates,
             update_many_organizations,
             Kind::Update,
-            OrganizationUpdate::id
+            OrganizationUpdate::id,
+            ObjectKind::Organization
         )
     }
 
@@ -318,7 +376,8 @@ impl<'a> BulkWriter<'a> {
             memberships,
             create_many_memberships,
             Kind::Membership,
-            |_| 0
+            |_| 0,
+            ObjectKind::Membership
         )
     }
 
@@ -475,6 +534,12 @@ mod tests {
 
     use super::*;
 
+    use zendesk_client::Written;
+
+    fn queued(id: &str) -> Written<JobStatus> {
+        Written::new(JobStatus::new(id, JobState::Queued))
+    }
+
     fn poller() -> JobPoller {
         JobPoller::new(PollConfig {
             clock: Arc::new(ManualClock::new()),
@@ -493,12 +558,12 @@ mod tests {
             .collect()
     }
 
-    /// A completed job whose item `i` created record `base + i`.
+    /// A completed job whose item `i` created record `base + i`. As in recorded traffic,
+    /// created items carry no `index`: they are listed in submission order.
     fn completed(id: &str, items: usize, base: u64) -> JobStatus {
         let mut status = JobStatus::new(id, JobState::Completed);
         status.results = (0..items)
             .map(|i| JobResult {
-                index: Some(i),
                 id: Some(base + i as u64),
                 status: Some("Created".into()),
                 ..JobResult::default()
@@ -513,13 +578,12 @@ mod tests {
         write
             .expect_create_many_users()
             .times(1)
-            .returning(|_| Ok(JobStatus::new("j1", JobState::Queued)));
+            .returning(|_| Ok(queued("j1")));
         let mut read = MockZendeskRead::new();
         read.expect_show_many_job_statuses().returning(|_| {
             let mut status = completed("j1", 3, 100);
-            // Zendesk lists results by index, not necessarily in order; one item failed.
-            status.results.reverse();
-            status.results[0] = JobResult {
+            // Results come in submission order; a failed item also names its index.
+            status.results[2] = JobResult {
                 index: Some(2),
                 error: Some("DuplicateValue".into()),
                 details: Some("Email u2@example.com is already being used".into()),
@@ -543,7 +607,7 @@ mod tests {
         write
             .expect_create_many_users()
             .times(1)
-            .returning(|_| Ok(completed("j1", 2, 40)));
+            .returning(|_| Ok(Written::new(completed("j1", 2, 40))));
         // No expectation on the read side: any poll would fail the test.
         let read = MockZendeskRead::new();
         let mut writer = BulkWriter::new(&read, &write, poller());
@@ -568,7 +632,7 @@ mod tests {
         write.expect_create_user().times(150).returning(move |user| {
             let mut value = serde_json::json!({"id": next.fetch_add(1, Ordering::SeqCst), "name": user.name});
             value["email"] = user.email.clone().into();
-            Ok(serde_json::from_value(value).unwrap())
+            Ok(Written::new(serde_json::from_value(value).unwrap()))
         });
         let read = MockZendeskRead::new();
         let mut writer = BulkWriter::new(&read, &write, poller());
@@ -596,7 +660,7 @@ mod tests {
             .returning(move |items| {
                 let n = counter.fetch_add(1, Ordering::SeqCst);
                 assert_eq!(items.len(), BULK_LIMIT);
-                Ok(JobStatus::new(format!("j{n}"), JobState::Queued))
+                Ok(queued(&format!("j{n}")))
             });
         let mut read = MockZendeskRead::new();
         let (counter, polls) = (submitted.clone(), polled_at.clone());
@@ -627,7 +691,7 @@ mod tests {
         let mut write = MockZendeskWrite::new();
         write
             .expect_create_many_memberships()
-            .returning(|_| Ok(JobStatus::new("m1", JobState::Queued)));
+            .returning(|_| Ok(queued("m1")));
         let mut read = MockZendeskRead::new();
         read.expect_show_many_job_statuses().returning(|_| {
             let mut status = JobStatus::new("m1", JobState::Completed);
@@ -706,5 +770,114 @@ mod tests {
         ] {
             assert!(!transient_item_error(refusal), "{refusal}");
         }
+    }
+
+    /// A job Zendesk really answered (recorded from a live account, kept with the client's
+    /// contract tests): 100 organizations created, results without `index`, in submission
+    /// order. Each key gets the id at its position.
+    #[tokio::test]
+    async fn a_recorded_create_job_maps_back_by_position() {
+        let recorded: serde_json::Value = serde_json::from_str(include_str!(
+            "../../zendesk-client/tests/data/recorded/job_org_create_completed.json"
+        ))
+        .unwrap();
+        let status: JobStatus = serde_json::from_value(recorded["job_status"].clone()).unwrap();
+        assert!(status.results.iter().all(|r| r.index.is_none()));
+        let expected: Vec<u64> = status.results.iter().filter_map(|r| r.id).collect();
+        assert_eq!(expected.len(), 100);
+        let mut write = MockZendeskWrite::new();
+        write
+            .expect_create_many_organizations()
+            .times(1)
+            .returning(|_| Ok(queued("V3-6032b8b01e53ef8fc637cb4881cacd82")));
+        let mut read = MockZendeskRead::new();
+        read.expect_show_many_job_statuses()
+            .times(1)
+            .returning(move |_| Ok(vec![status.clone()]));
+        let mut writer = BulkWriter::new(&read, &write, poller());
+        let mut round = Round::default();
+        let orgs: Vec<(usize, NewOrganization)> = (0..100)
+            .map(|i| (i, NewOrganization::new(format!("Org {i}"))))
+            .collect();
+        writer.create_organizations(&mut round, orgs).await.unwrap();
+        let outcomes = writer.finish(round).await.unwrap();
+        let got: Vec<(usize, Outcome)> = outcomes;
+        let want: Vec<(usize, Outcome)> = expected
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (i, Outcome::Done(Some(*id))))
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    fn warning(keys: &[&str]) -> ApiWarning {
+        ApiWarning::unpermitted(keys.iter().copied())
+    }
+
+    #[tokio::test]
+    async fn keys_zendesk_dropped_are_collected_once_per_run() {
+        let mut write = MockZendeskWrite::new();
+        write.expect_update_many_users().times(2).returning(|_| {
+            Ok(queued("j").with_warning(warning(&["users.user_fields.no_such_field"])))
+        });
+        write.expect_create_user().times(1).returning(|user| {
+            let value = serde_json::json!({"id": 7, "name": user.name});
+            Ok(
+                Written::new(serde_json::from_value::<zendesk_client::User>(value).unwrap())
+                    .with_warning(warning(&["user.user_fields.no_such_field", "user.notes"])),
+            )
+        });
+        write.expect_create_many_users().times(1).returning(|_| {
+            Err(ZendeskError::BulkImportDisabled {
+                endpoint: "POST /api/v2/users/create_many".into(),
+            })
+        });
+        let read = MockZendeskRead::new();
+        let mut writer = BulkWriter::new(&read, &write, poller());
+        let mut round = Round::default();
+        for _ in 0..2 {
+            writer
+                .update_users(&mut round, vec![(0, UserUpdate::new(5))])
+                .await
+                .unwrap();
+        }
+        writer.create_users(&mut round, users(1)).await.unwrap();
+        let dropped: Vec<(ObjectKind, &str)> = writer
+            .dropped_keys()
+            .iter()
+            .map(|k| (k.object, k.field.as_str()))
+            .collect();
+        assert_eq!(
+            dropped,
+            vec![
+                (ObjectKind::User, "notes"),
+                (ObjectKind::User, "user_fields.no_such_field")
+            ]
+        );
+    }
+
+    /// Issue 11, point 5: a 403 that is not the documented "imports not enabled" answer
+    /// reaches the writer as `Forbidden`; it stops the run instead of sending one call per
+    /// user, each of which would be refused the same way.
+    #[tokio::test]
+    async fn a_forbidden_bulk_import_stops_the_run_without_single_calls() {
+        let mut write = MockZendeskWrite::new();
+        write.expect_create_many_users().times(1).returning(|_| {
+            Err(ZendeskError::Forbidden {
+                endpoint: "POST /api/v2/users/create_many".into(),
+                error: Some("Forbidden".into()),
+                description: Some("You do not have access to this page.".into()),
+            })
+        });
+        write.expect_create_user().never();
+        let read = MockZendeskRead::new();
+        let mut writer = BulkWriter::new(&read, &write, poller());
+        let mut round = Round::default();
+        let err = writer
+            .create_users(&mut round, users(3))
+            .await
+            .expect_err("fatal");
+        assert!(err.to_string().contains("You do not have access"), "{err}");
+        assert!(!writer.bulk_users_disabled());
     }
 }

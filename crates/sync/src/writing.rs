@@ -58,6 +58,14 @@ impl<'a> Writer<'a> {
         matches!(self, Self::DryRun { .. })
     }
 
+    /// The keys Zendesk dropped from this run's writes (`X-Zendesk-API-Warn`).
+    pub(crate) fn dropped_keys(&self) -> Vec<crate::writes::DroppedKey> {
+        match self {
+            Self::Zendesk(writer) => writer.dropped_keys().iter().cloned().collect(),
+            Self::DryRun { .. } => Vec::new(),
+        }
+    }
+
     /// Whether Zendesk refused bulk user import during this run.
     pub(crate) fn bulk_users_disabled(&self) -> bool {
         match self {

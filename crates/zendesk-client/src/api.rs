@@ -7,10 +7,11 @@ use crate::Result;
 use crate::identities::NewIdentity;
 use crate::jobs::JobStatus;
 use crate::models::{
-    AccountSettings, Identity, NewMembership, NewOrganization, NewUser, Organization,
+    AccountSettings, CustomField, Identity, NewMembership, NewOrganization, NewUser, Organization,
     OrganizationExportPage, OrganizationMembership, OrganizationUpdate, Page, User, UserExportPage,
     UserUpdate,
 };
+use crate::warn::Written;
 
 /// At most this many records per bulk call or per `show_many` request. Bulk methods given
 /// more items fail with [`crate::ZendeskError::InvalidRequest`] without sending anything;
@@ -142,6 +143,21 @@ pub trait ZendeskRead: Send + Sync {
         cursor: Option<String>,
     ) -> Result<Page<OrganizationMembership>>;
 
+    /// Every custom user field of the account (`GET /api/v2/user_fields`, all pages).
+    ///
+    /// # Errors
+    ///
+    /// Any [`crate::ZendeskError`] of the requests.
+    async fn list_user_fields(&self) -> Result<Vec<CustomField>>;
+
+    /// Every custom organization field of the account
+    /// (`GET /api/v2/organization_fields`, all pages).
+    ///
+    /// # Errors
+    ///
+    /// Any [`crate::ZendeskError`] of the requests.
+    async fn list_organization_fields(&self) -> Result<Vec<CustomField>>;
+
     /// One job's status (`GET /api/v2/job_statuses/{id}`).
     ///
     /// # Errors
@@ -167,7 +183,9 @@ pub trait ZendeskRead: Send + Sync {
 }
 
 /// Writing to Zendesk. Bulk methods take at most [`BULK_LIMIT`] items and answer the queued
-/// job; wait for it with [`crate::JobPoller`].
+/// job; wait for it with [`crate::JobPoller`]. Every write answers a [`Written`]: the record
+/// or job, and the keys Zendesk dropped from the request (`X-Zendesk-API-Warn`), which it
+/// does silently with a 2xx, e.g. a custom field key the account does not define.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
 pub trait ZendeskWrite: Send + Sync {
@@ -177,14 +195,14 @@ pub trait ZendeskWrite: Send + Sync {
     ///
     /// [`crate::ZendeskError::ValidationFailed`] e.g. for a duplicate email, or any other
     /// request error.
-    async fn create_user(&self, user: &NewUser) -> Result<User>;
+    async fn create_user(&self, user: &NewUser) -> Result<Written<User>>;
 
     /// Updates a user (`PUT /api/v2/users/{id}`). Not retried after a 5xx or timeout.
     ///
     /// # Errors
     ///
     /// [`crate::ZendeskError::InvalidRequest`] for an empty update, or any request error.
-    async fn update_user(&self, update: &UserUpdate) -> Result<User>;
+    async fn update_user(&self, update: &UserUpdate) -> Result<Written<User>>;
 
     /// Creates users in a job (`POST /api/v2/users/create_many`).
     ///
@@ -193,7 +211,7 @@ pub trait ZendeskWrite: Send + Sync {
     /// [`crate::ZendeskError::BulkImportDisabled`] when the account does not allow bulk
     /// import, [`crate::ZendeskError::InvalidRequest`] for 0 or more than [`BULK_LIMIT`]
     /// users, or any request error.
-    async fn create_many_users(&self, users: &[NewUser]) -> Result<JobStatus>;
+    async fn create_many_users(&self, users: &[NewUser]) -> Result<Written<JobStatus>>;
 
     /// Creates or updates users (matched by email or external id) in a job
     /// (`POST /api/v2/users/create_or_update_many`).
@@ -201,7 +219,7 @@ pub trait ZendeskWrite: Send + Sync {
     /// # Errors
     ///
     /// As [`ZendeskWrite::create_many_users`].
-    async fn create_or_update_many_users(&self, users: &[NewUser]) -> Result<JobStatus>;
+    async fn create_or_update_many_users(&self, users: &[NewUser]) -> Result<Written<JobStatus>>;
 
     /// Updates users in a job (`PUT /api/v2/users/update_many`, batch form).
     ///
@@ -209,7 +227,7 @@ pub trait ZendeskWrite: Send + Sync {
     ///
     /// [`crate::ZendeskError::InvalidRequest`] for 0 or more than [`BULK_LIMIT`] updates, or
     /// any request error.
-    async fn update_many_users(&self, updates: &[UserUpdate]) -> Result<JobStatus>;
+    async fn update_many_users(&self, updates: &[UserUpdate]) -> Result<Written<JobStatus>>;
 
     /// Creates an organization (`POST /api/v2/organizations`). Not retried after a 5xx or
     /// timeout.
@@ -218,7 +236,7 @@ pub trait ZendeskWrite: Send + Sync {
     ///
     /// [`crate::ZendeskError::ValidationFailed`] e.g. for a name already taken, or any
     /// other request error.
-    async fn create_organization(&self, org: &NewOrganization) -> Result<Organization>;
+    async fn create_organization(&self, org: &NewOrganization) -> Result<Written<Organization>>;
 
     /// Updates an organization (`PUT /api/v2/organizations/{id}`). Not retried after a 5xx
     /// or timeout.
@@ -226,7 +244,10 @@ pub trait ZendeskWrite: Send + Sync {
     /// # Errors
     ///
     /// [`crate::ZendeskError::InvalidRequest`] for an empty update, or any request error.
-    async fn update_organization(&self, update: &OrganizationUpdate) -> Result<Organization>;
+    async fn update_organization(
+        &self,
+        update: &OrganizationUpdate,
+    ) -> Result<Written<Organization>>;
 
     /// Creates organizations in a job (`POST /api/v2/organizations/create_many`).
     ///
@@ -234,20 +255,10 @@ pub trait ZendeskWrite: Send + Sync {
     ///
     /// [`crate::ZendeskError::InvalidRequest`] for 0 or more than [`BULK_LIMIT`]
     /// organizations, or any request error.
-    async fn create_many_organizations(&self, orgs: &[NewOrganization]) -> Result<JobStatus>;
-
-    /// Creates or updates organizations (matched by external id) in a job
-    /// (`POST /api/v2/organizations/create_or_update_many`). Zendesk's public reference
-    /// documents this bulk form for users only: if the account answers
-    /// [`crate::ZendeskError::NotFound`], fall back to `create_many` and `update_many`.
-    ///
-    /// # Errors
-    ///
-    /// As [`ZendeskWrite::create_many_organizations`].
-    async fn create_or_update_many_organizations(
+    async fn create_many_organizations(
         &self,
         orgs: &[NewOrganization],
-    ) -> Result<JobStatus>;
+    ) -> Result<Written<JobStatus>>;
 
     /// Updates organizations in a job (`PUT /api/v2/organizations/update_many`, batch form).
     ///
@@ -255,7 +266,10 @@ pub trait ZendeskWrite: Send + Sync {
     ///
     /// [`crate::ZendeskError::InvalidRequest`] for 0 or more than [`BULK_LIMIT`] updates, or
     /// any request error.
-    async fn update_many_organizations(&self, updates: &[OrganizationUpdate]) -> Result<JobStatus>;
+    async fn update_many_organizations(
+        &self,
+        updates: &[OrganizationUpdate],
+    ) -> Result<Written<JobStatus>>;
 
     /// Adds a user to an organization (`POST /api/v2/organization_memberships`). Not retried
     /// after a 5xx or timeout.
@@ -264,8 +278,10 @@ pub trait ZendeskWrite: Send + Sync {
     ///
     /// [`crate::ZendeskError::ValidationFailed`] when the membership already exists, or any
     /// other request error.
-    async fn create_membership(&self, membership: &NewMembership)
-    -> Result<OrganizationMembership>;
+    async fn create_membership(
+        &self,
+        membership: &NewMembership,
+    ) -> Result<Written<OrganizationMembership>>;
 
     /// Adds memberships in a job (`POST /api/v2/organization_memberships/create_many`).
     ///
@@ -273,7 +289,10 @@ pub trait ZendeskWrite: Send + Sync {
     ///
     /// [`crate::ZendeskError::InvalidRequest`] for 0 or more than [`BULK_LIMIT`]
     /// memberships, or any request error.
-    async fn create_many_memberships(&self, memberships: &[NewMembership]) -> Result<JobStatus>;
+    async fn create_many_memberships(
+        &self,
+        memberships: &[NewMembership],
+    ) -> Result<Written<JobStatus>>;
 
     /// Makes a membership the user's default
     /// (`PUT /api/v2/users/{user_id}/organization_memberships/{membership_id}/make_default`)

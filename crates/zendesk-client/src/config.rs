@@ -2,7 +2,6 @@
 //! the client keeps to.
 
 use std::fmt;
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -183,12 +182,12 @@ fn invalid(reason: &str) -> ZendeskError {
 }
 
 fn validate_base_url(url: &Url) -> Result<(), ZendeskError> {
-    let host = url
-        .host_str()
-        .ok_or_else(|| invalid("base url must have a host"))?;
+    if url.host().is_none() {
+        return Err(invalid("base url must have a host"));
+    }
     match url.scheme() {
         "https" => {}
-        "http" if is_loopback(host) => {}
+        "http" if is_secure_url(url) => {}
         "http" => {
             return Err(invalid(
                 "base url must use https (plain http is allowed only for loopback hosts)",
@@ -205,12 +204,21 @@ fn validate_base_url(url: &Url) -> Result<(), ZendeskError> {
     Ok(())
 }
 
-fn is_loopback(host: &str) -> bool {
-    if host.eq_ignore_ascii_case("localhost") {
-        return true;
+/// The transport rule of this crate: `https`, or plain `http` only to a loopback host
+/// (`localhost`, 127.0.0.0/8, `::1`: local test servers and simulators), so credentials
+/// never cross a network in clear. Callers that validate URLs earlier (a configuration
+/// loader) use this same rule.
+pub fn is_secure_url(url: &Url) -> bool {
+    match url.scheme() {
+        "https" => url.host().is_some(),
+        "http" => match url.host() {
+            Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        },
+        _ => false,
     }
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]

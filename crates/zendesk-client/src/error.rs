@@ -35,8 +35,9 @@ pub enum ZendeskError {
         /// Zendesk's explanation, if it sent one.
         description: Option<String>,
     },
-    /// The credentials are valid but not allowed to do this (role, scope or plan).
-    #[error("forbidden: {endpoint}")]
+    /// The credentials are valid but not allowed to do this (role, scope or plan). Nothing
+    /// more can be written with these credentials until an admin grants the access.
+    #[error("forbidden: {endpoint}: {}", .description.as_deref().or(.error.as_deref()).unwrap_or("Zendesk gave no reason; check the role and OAuth scopes of the integration's credentials"))]
     Forbidden {
         /// The endpoint, e.g. `PUT /api/v2/users/{id}`.
         endpoint: String,
@@ -46,8 +47,8 @@ pub enum ZendeskError {
         description: Option<String>,
     },
     /// Bulk user import (`create_many`, `create_or_update_many`) is not enabled on the
-    /// account (Zendesk answers 403 until the account owner asks for it). Fall back to
-    /// single-record calls.
+    /// account (Zendesk answers 403 naming data imports until the account owner asks for
+    /// them). Fall back to single-record calls. Any other 403 is [`Self::Forbidden`].
     #[error("bulk user import is disabled on this account")]
     BulkImportDisabled {
         /// The bulk endpoint that was refused.
@@ -80,10 +81,13 @@ pub enum ZendeskError {
         description: Option<String>,
     },
     /// Still rate limited after every retry, or asked to wait longer than allowed.
-    #[error("rate limited")]
+    #[error("rate limited{}", .description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
     RateLimited {
         /// How long Zendesk asked to wait, if it said.
         retry_after: Option<Duration>,
+        /// Zendesk's text naming the limit (e.g. "You have exceeded the rate limit for
+        /// updating a single unique user"), if it sent one.
+        description: Option<String>,
     },
     /// Too many bulk jobs queued or running on the account, after every retry.
     #[error("too many jobs queued on the account")]
@@ -180,7 +184,13 @@ mod tests {
 
     #[test]
     fn retryable_errors() {
-        assert!(ZendeskError::RateLimited { retry_after: None }.is_retryable());
+        assert!(
+            ZendeskError::RateLimited {
+                retry_after: None,
+                description: None
+            }
+            .is_retryable()
+        );
         assert!(
             ZendeskError::Server {
                 status: 503,

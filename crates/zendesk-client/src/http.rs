@@ -27,12 +27,15 @@ use crate::error::{TransportKind, ZendeskError, excerpt};
 use crate::identities::NewIdentity;
 use crate::jobs::JobStatus;
 use crate::models::{
-    AccountSettings, Identity, NewMembership, NewOrganization, NewUser, Organization,
+    AccountSettings, CustomField, Identity, NewMembership, NewOrganization, NewUser, Organization,
     OrganizationExportPage, OrganizationMembership, OrganizationUpdate, Page, User, UserExportPage,
     UserUpdate,
 };
-use crate::rate::{JobSlots, RateLimiter, Reservation, retry_after};
+use crate::rate::{
+    JobSlots, LimitScope, RateLimiter, Reservation, explicit_retry_after, limit_scope, retry_after,
+};
 use crate::retry::{FailureKind, RequestClass, RetryDecision, decide, jitter};
+use crate::warn::{ApiWarning, Written};
 
 const BODY_EXCERPT: usize = 200;
 const PAGE_SIZE: &str = "100";
@@ -114,8 +117,13 @@ struct Request<'a> {
 struct Answer<'a> {
     status: u16,
     body: Vec<u8>,
+    warning: Option<ApiWarning>,
     reservation: Option<Reservation<'a>>,
 }
+
+/// The limiter scope every bulk job submission also falls under: `TooManyJobs` holds back
+/// submissions only, so the polls that let jobs finish go on.
+const BULK_JOBS_SCOPE: &str = "bulk job submissions";
 
 /// Zendesk's error body, in either of its shapes.
 #[derive(Debug, Default)]
@@ -145,6 +153,7 @@ impl ApiError {
             error: text(value.get("error")),
             description: text(value.get("description"))
                 .or_else(|| text(value.get("error_description")))
+                .or_else(|| text(value.get("message")))
                 .or_else(|| {
                     value
                         .pointer("/error/message")
@@ -241,6 +250,13 @@ struct CursorMeta {
     has_more: bool,
     #[serde(default)]
     after_cursor: Option<String>,
+}
+#[derive(Deserialize)]
+struct FieldsEnvelope {
+    #[serde(default, alias = "organization_fields")]
+    user_fields: Vec<CustomField>,
+    #[serde(default)]
+    meta: Option<CursorMeta>,
 }
 #[derive(Deserialize)]
 struct JobEnvelope {
@@ -476,12 +492,18 @@ impl HttpZendeskClient {
             None
         };
         let config = &self.inner.config;
+        // The concrete method and path: a limit on one record holds back this key only.
+        let target = format!("{} {}", request.method, request.url.path());
+        let mut scopes = vec![request.endpoint.as_str(), target.as_str()];
+        if request.bulk_job {
+            scopes.push(BULK_JOBS_SCOPE);
+        }
         let is_oauth = matches!(config.auth, Auth::OAuthClientCredentials { .. });
         let mut attempt: u32 = 0;
         let mut reauthenticated = false;
         loop {
             attempt += 1;
-            self.inner.limiter.acquire(&request.endpoint).await;
+            self.inner.limiter.acquire(&scopes).await;
             let mut builder = self
                 .inner
                 .http
@@ -535,9 +557,14 @@ impl HttpZendeskClient {
                         Ok(body) => {
                             let body = body.to_vec();
                             if status.is_success() {
+                                let warning = ApiWarning::from_headers(&headers);
+                                if let Some(warning) = &warning {
+                                    tracing::debug!(endpoint = %request.endpoint, unpermitted_keys = ?warning.unpermitted_keys, "zendesk dropped keys from the request");
+                                }
                                 return Ok(Answer {
                                     status: status.as_u16(),
                                     body,
+                                    warning,
                                     reservation,
                                 });
                             }
@@ -555,13 +582,30 @@ impl HttpZendeskClient {
                                 continue;
                             }
                             let api = ApiError::parse(&body);
-                            let wait = retry_after(&headers);
                             let too_many_jobs = api.error.as_deref() == Some("TooManyJobs");
-                            if (status == StatusCode::TOO_MANY_REQUESTS || too_many_jobs)
-                                && let Some(wait) = wait
-                            {
-                                // Hold every other call back too: the account is refused.
-                                self.inner.limiter.pause(wait);
+                            // A limit's wait may be given as the window's reset, which real
+                            // answers carry on every response; for other failures only an
+                            // explicit Retry-After is a wait.
+                            let wait = if status == StatusCode::TOO_MANY_REQUESTS || too_many_jobs {
+                                retry_after(&headers)
+                            } else {
+                                explicit_retry_after(&headers)
+                            };
+                            if let Some(wait) = wait {
+                                if too_many_jobs {
+                                    // Only new jobs are refused; polls let the queue drain.
+                                    self.inner.limiter.pause_scope(
+                                        &LimitScope::Endpoint(BULK_JOBS_SCOPE.to_owned()),
+                                        wait,
+                                    );
+                                } else if status == StatusCode::TOO_MANY_REQUESTS {
+                                    // Hold back what the limit names: the account, one
+                                    // endpoint or one record.
+                                    let scope =
+                                        limit_scope(&headers, &body, &request.endpoint, &target);
+                                    tracing::debug!(endpoint = %request.endpoint, ?scope, wait_ms = wait.as_millis() as u64, "rate limited");
+                                    self.inner.limiter.pause_scope(&scope, wait);
+                                }
                             }
                             let failure = if too_many_jobs {
                                 FailureKind::TooManyJobs
@@ -614,7 +658,7 @@ impl HttpZendeskClient {
             401 => ZendeskError::Unauthorized {
                 description: api.description.or(api.error),
             },
-            403 if request.forbidden_is_bulk_disabled => {
+            403 if request.forbidden_is_bulk_disabled && names_disabled_import(&api, body) => {
                 ZendeskError::BulkImportDisabled { endpoint }
             }
             403 => ZendeskError::Forbidden {
@@ -628,7 +672,10 @@ impl HttpZendeskClient {
                 description: api.description.unwrap_or_default(),
                 details: api.details,
             },
-            429 => ZendeskError::RateLimited { retry_after },
+            429 => ZendeskError::RateLimited {
+                retry_after,
+                description: api.description.or_else(|| plain_text(body)),
+            },
             500..=599 => ZendeskError::Server {
                 status,
                 body: if request.secret_body {
@@ -676,7 +723,7 @@ impl HttpZendeskClient {
         endpoint: &str,
         path: &str,
         body: &Value,
-    ) -> Result<T> {
+    ) -> Result<Written<T>> {
         let answer = self
             .execute(Request {
                 endpoint: format!("{method} {endpoint}"),
@@ -690,7 +737,10 @@ impl HttpZendeskClient {
                 secret_body: false,
             })
             .await?;
-        decode(answer.status, &answer.body)
+        Ok(Written {
+            value: decode(answer.status, &answer.body)?,
+            warning: answer.warning,
+        })
     }
 
     async fn bulk_write(
@@ -699,7 +749,7 @@ impl HttpZendeskClient {
         path: &str,
         body: &Value,
         user_import: bool,
-    ) -> Result<JobStatus> {
+    ) -> Result<Written<JobStatus>> {
         let answer = self
             .execute(Request {
                 endpoint: format!("{method} {path}"),
@@ -722,7 +772,32 @@ impl HttpZendeskClient {
             }
         }
         tracing::debug!(job_id = %job.id, endpoint = path, "bulk job queued");
-        Ok(job)
+        Ok(Written {
+            value: job,
+            warning: answer.warning,
+        })
+    }
+
+    /// Every page of a custom field list (cursor pagination, 100 a page).
+    async fn list_fields(&self, path: &str) -> Result<Vec<CustomField>> {
+        let mut fields = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut query = vec![("page[size]", PAGE_SIZE.to_owned())];
+            if let Some(cursor) = cursor.take() {
+                query.push(("page[after]", cursor));
+            }
+            let answer: FieldsEnvelope = self.get(path, path, &query).await?;
+            fields.extend(answer.user_fields);
+            match answer
+                .meta
+                .filter(|m| m.has_more)
+                .and_then(|m| m.after_cursor)
+            {
+                Some(next) => cursor = Some(next),
+                None => return Ok(fields),
+            }
+        }
     }
 
     fn release_finished(&self, statuses: &[JobStatus]) {
@@ -939,6 +1014,14 @@ impl ZendeskRead for HttpZendeskClient {
         Ok(Self::membership_page(answer))
     }
 
+    async fn list_user_fields(&self) -> Result<Vec<CustomField>> {
+        self.list_fields("/api/v2/user_fields").await
+    }
+
+    async fn list_organization_fields(&self) -> Result<Vec<CustomField>> {
+        self.list_fields("/api/v2/organization_fields").await
+    }
+
     async fn show_job_status(&self, id: &str) -> Result<JobStatus> {
         if id.is_empty() || id.contains('/') {
             return Err(ZendeskError::InvalidRequest("not a job id".into()));
@@ -972,22 +1055,22 @@ impl ZendeskRead for HttpZendeskClient {
 
 #[async_trait]
 impl ZendeskWrite for HttpZendeskClient {
-    async fn create_user(&self, user: &NewUser) -> Result<User> {
+    async fn create_user(&self, user: &NewUser) -> Result<Written<User>> {
         let body = json!({ "user": user.to_json() });
-        let answer: UserEnvelope = self
+        let answer: Written<UserEnvelope> = self
             .single_write(Method::POST, "/api/v2/users", "/api/v2/users", &body)
             .await?;
-        Ok(answer.user)
+        Ok(unwrap(answer, |a| a.user))
     }
 
-    async fn update_user(&self, update: &UserUpdate) -> Result<User> {
+    async fn update_user(&self, update: &UserUpdate) -> Result<Written<User>> {
         if update.is_empty() {
             return Err(ZendeskError::InvalidRequest(
                 "the user update changes nothing".into(),
             ));
         }
         let body = json!({ "user": update.to_json(false) });
-        let answer: UserEnvelope = self
+        let answer: Written<UserEnvelope> = self
             .single_write(
                 Method::PUT,
                 "/api/v2/users/{id}",
@@ -995,17 +1078,17 @@ impl ZendeskWrite for HttpZendeskClient {
                 &body,
             )
             .await?;
-        Ok(answer.user)
+        Ok(unwrap(answer, |a| a.user))
     }
 
-    async fn create_many_users(&self, users: &[NewUser]) -> Result<JobStatus> {
+    async fn create_many_users(&self, users: &[NewUser]) -> Result<Written<JobStatus>> {
         check_bulk(users, "users")?;
         let body = json!({ "users": users.iter().map(NewUser::to_json).collect::<Vec<_>>() });
         self.bulk_write(Method::POST, "/api/v2/users/create_many", &body, true)
             .await
     }
 
-    async fn create_or_update_many_users(&self, users: &[NewUser]) -> Result<JobStatus> {
+    async fn create_or_update_many_users(&self, users: &[NewUser]) -> Result<Written<JobStatus>> {
         check_bulk(users, "users")?;
         let body = json!({ "users": users.iter().map(NewUser::to_json).collect::<Vec<_>>() });
         self.bulk_write(
@@ -1017,16 +1100,16 @@ impl ZendeskWrite for HttpZendeskClient {
         .await
     }
 
-    async fn update_many_users(&self, updates: &[UserUpdate]) -> Result<JobStatus> {
+    async fn update_many_users(&self, updates: &[UserUpdate]) -> Result<Written<JobStatus>> {
         check_bulk(updates, "user updates")?;
         let body = json!({ "users": updates.iter().map(|u| u.to_json(true)).collect::<Vec<_>>() });
         self.bulk_write(Method::PUT, "/api/v2/users/update_many", &body, false)
             .await
     }
 
-    async fn create_organization(&self, org: &NewOrganization) -> Result<Organization> {
+    async fn create_organization(&self, org: &NewOrganization) -> Result<Written<Organization>> {
         let body = json!({ "organization": org.to_json() });
-        let answer: OrganizationEnvelope = self
+        let answer: Written<OrganizationEnvelope> = self
             .single_write(
                 Method::POST,
                 "/api/v2/organizations",
@@ -1034,17 +1117,20 @@ impl ZendeskWrite for HttpZendeskClient {
                 &body,
             )
             .await?;
-        Ok(answer.organization)
+        Ok(unwrap(answer, |a| a.organization))
     }
 
-    async fn update_organization(&self, update: &OrganizationUpdate) -> Result<Organization> {
+    async fn update_organization(
+        &self,
+        update: &OrganizationUpdate,
+    ) -> Result<Written<Organization>> {
         if update.is_empty() {
             return Err(ZendeskError::InvalidRequest(
                 "the organization update changes nothing".into(),
             ));
         }
         let body = json!({ "organization": update.to_json(false) });
-        let answer: OrganizationEnvelope = self
+        let answer: Written<OrganizationEnvelope> = self
             .single_write(
                 Method::PUT,
                 "/api/v2/organizations/{id}",
@@ -1052,10 +1138,13 @@ impl ZendeskWrite for HttpZendeskClient {
                 &body,
             )
             .await?;
-        Ok(answer.organization)
+        Ok(unwrap(answer, |a| a.organization))
     }
 
-    async fn create_many_organizations(&self, orgs: &[NewOrganization]) -> Result<JobStatus> {
+    async fn create_many_organizations(
+        &self,
+        orgs: &[NewOrganization],
+    ) -> Result<Written<JobStatus>> {
         check_bulk(orgs, "organizations")?;
         let body = json!({ "organizations": orgs.iter().map(NewOrganization::to_json).collect::<Vec<_>>() });
         self.bulk_write(
@@ -1067,22 +1156,10 @@ impl ZendeskWrite for HttpZendeskClient {
         .await
     }
 
-    async fn create_or_update_many_organizations(
+    async fn update_many_organizations(
         &self,
-        orgs: &[NewOrganization],
-    ) -> Result<JobStatus> {
-        check_bulk(orgs, "organizations")?;
-        let body = json!({ "organizations": orgs.iter().map(NewOrganization::to_json).collect::<Vec<_>>() });
-        self.bulk_write(
-            Method::POST,
-            "/api/v2/organizations/create_or_update_many",
-            &body,
-            false,
-        )
-        .await
-    }
-
-    async fn update_many_organizations(&self, updates: &[OrganizationUpdate]) -> Result<JobStatus> {
+        updates: &[OrganizationUpdate],
+    ) -> Result<Written<JobStatus>> {
         check_bulk(updates, "organization updates")?;
         let body =
             json!({ "organizations": updates.iter().map(|u| u.to_json(true)).collect::<Vec<_>>() });
@@ -1098,14 +1175,18 @@ impl ZendeskWrite for HttpZendeskClient {
     async fn create_membership(
         &self,
         membership: &NewMembership,
-    ) -> Result<OrganizationMembership> {
+    ) -> Result<Written<OrganizationMembership>> {
         let body = json!({ "organization_membership": membership });
         let path = "/api/v2/organization_memberships";
-        let answer: MembershipEnvelope = self.single_write(Method::POST, path, path, &body).await?;
-        Ok(answer.organization_membership)
+        let answer: Written<MembershipEnvelope> =
+            self.single_write(Method::POST, path, path, &body).await?;
+        Ok(unwrap(answer, |a| a.organization_membership))
     }
 
-    async fn create_many_memberships(&self, memberships: &[NewMembership]) -> Result<JobStatus> {
+    async fn create_many_memberships(
+        &self,
+        memberships: &[NewMembership],
+    ) -> Result<Written<JobStatus>> {
         check_bulk(memberships, "memberships")?;
         let body = json!({ "organization_memberships": memberships });
         self.bulk_write(
@@ -1122,7 +1203,7 @@ impl ZendeskWrite for HttpZendeskClient {
         user_id: u64,
         membership_id: u64,
     ) -> Result<Vec<OrganizationMembership>> {
-        let answer: MembershipsEnvelope = self
+        let answer: Written<MembershipsEnvelope> = self
             .single_write(
                 Method::PUT,
                 "/api/v2/users/{user_id}/organization_memberships/{id}/make_default",
@@ -1132,11 +1213,50 @@ impl ZendeskWrite for HttpZendeskClient {
                 &Value::Object(Default::default()),
             )
             .await?;
-        Ok(answer.organization_memberships)
+        Ok(answer.value.organization_memberships)
     }
 
     async fn create_user_identity(&self, user_id: u64, identity: &NewIdentity) -> Result<Identity> {
         self.add_user_identity(user_id, identity).await
+    }
+}
+
+/// Takes the record out of its envelope, keeping the answer's warning.
+fn unwrap<E, T>(answer: Written<E>, record: impl FnOnce(E) -> T) -> Written<T> {
+    Written {
+        value: record(answer.value),
+        warning: answer.warning,
+    }
+}
+
+/// Whether a 403 on a bulk user import is the refusal Zendesk documents for accounts
+/// whose bulk (data) imports are not enabled. Zendesk's reference says only "a 403
+/// Forbidden error is returned if data imports are not enabled"; the answer names imports.
+/// A 403 for a missing scope or role ("You do not have access to this page") is not that:
+/// it is an authorization error, and falling back to single calls would only repeat it.
+fn names_disabled_import(api: &ApiError, body: &[u8]) -> bool {
+    let text = [api.error.as_deref(), api.description.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let text = if text.is_empty() {
+        String::from_utf8_lossy(body).into_owned()
+    } else {
+        text
+    };
+    text.to_ascii_lowercase().contains("import")
+}
+
+/// A short plain-text answer (Zendesk's 429s are `text/plain`), trimmed; `None` for JSON
+/// or an empty body.
+fn plain_text(body: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.is_empty() || text.starts_with('{') {
+        None
+    } else {
+        Some(excerpt(text, BODY_EXCERPT))
     }
 }
 

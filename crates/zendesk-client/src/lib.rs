@@ -44,23 +44,25 @@ mod models;
 pub mod rate;
 pub mod retry;
 pub mod stream;
+mod warn;
 
 pub use api::{BULK_LIMIT, ZendeskApi, ZendeskRead, ZendeskWrite};
 #[cfg(any(test, feature = "mock"))]
 pub use api::{MockZendeskRead, MockZendeskWrite};
 pub use clock::{Clock, ManualClock, TokioClock};
-pub use config::{Auth, ZendeskConfig};
+pub use config::{Auth, ZendeskConfig, is_secure_url};
 pub use error::{TransportKind, ZendeskError};
 pub use http::{CallCounts, HttpZendeskClient};
 pub use identities::{NewIdentity, normalize_email};
 pub use jobs::{ItemOutcome, JobPoller, JobResult, JobState, JobStatus, PollConfig};
 pub use models::{
-    AccountSettings, Identity, JsonMap, NewMembership, NewOrganization, NewUser, Organization,
-    OrganizationExportPage, OrganizationMembership, OrganizationUpdate, Page, User, UserExportPage,
-    UserUpdate,
+    AccountSettings, CustomField, Identity, JsonMap, NewMembership, NewOrganization, NewUser,
+    Organization, OrganizationExportPage, OrganizationMembership, OrganizationUpdate, Page, User,
+    UserExportPage, UserUpdate,
 };
 pub use retry::RetryConfig;
 pub use secrecy::SecretString;
+pub use warn::{API_WARN_HEADER, ApiWarning, Written};
 
 /// The crate's result type.
 pub type Result<T, E = ZendeskError> = std::result::Result<T, E>;

@@ -154,6 +154,44 @@ pub struct OrganizationMembership {
     pub default: bool,
 }
 
+/// A custom user or organization field defined on the account (`GET /api/v2/user_fields`,
+/// `GET /api/v2/organization_fields`). Writes name it by `key` under `user_fields` or
+/// `organization_fields`; Zendesk drops a key it does not define.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomField {
+    /// The field's id.
+    #[serde(default)]
+    pub id: Option<u64>,
+    /// The key writes use, e.g. `tier`.
+    pub key: String,
+    /// `text`, `dropdown`, `checkbox`, `date`, `integer`, ...
+    #[serde(rename = "type", default)]
+    pub kind: Option<String>,
+    /// The name agents see.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// Whether the field is in use (an inactive field still stores values).
+    #[serde(default = "default_true", deserialize_with = "null_as_true")]
+    pub active: bool,
+    /// Every other field Zendesk sent.
+    #[serde(flatten)]
+    pub extra: JsonMap,
+}
+
+impl CustomField {
+    /// An active field with the given key (for tests and mocks).
+    pub fn new(key: impl Into<String>) -> Self {
+        Self {
+            id: None,
+            key: key.into(),
+            kind: None,
+            title: None,
+            active: true,
+            extra: JsonMap::new(),
+        }
+    }
+}
+
 /// One page of a cursor-paginated list.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page<T> {

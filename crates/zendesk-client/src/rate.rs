@@ -61,9 +61,93 @@ fn header_secs(headers: &HeaderMap, name: &str) -> Option<Duration> {
     (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
 }
 
-/// How long the server asked to wait: `Retry-After` (seconds), else `ratelimit-reset`.
+/// Every spelling of the account's "requests left in this window" header: Zendesk's
+/// reference documents `x-rate-limit-remaining` and `ratelimit-remaining`; recorded traffic
+/// also carries `rate-limit-remaining`.
+pub const REMAINING_HEADERS: [&str; 3] = [
+    "x-rate-limit-remaining",
+    "ratelimit-remaining",
+    "rate-limit-remaining",
+];
+
+/// Every spelling of the account's "seconds until the window resets" header: the reference
+/// documents `ratelimit-reset`; recorded traffic mostly sends `rate-limit-reset`.
+pub const RESET_HEADERS: [&str; 3] = ["ratelimit-reset", "rate-limit-reset", "x-rate-limit-reset"];
+
+/// Prefixes of the per-endpoint headers (`total=N; remaining=N; resets=S`), in the
+/// documented spelling and the one recorded traffic also shows.
+pub const ENDPOINT_HEADER_PREFIXES: [&str; 2] = ["zendesk-ratelimit-", "zendesk-rate-limit-"];
+
+/// The endpoint-header suffix that reports the account's in-flight job capacity.
+const INFLIGHT_JOBS: &str = "inflight-jobs";
+
+/// The first of `names` the answer carries, as a number of requests.
+fn first_count(headers: &HeaderMap, names: &[&str]) -> Option<u64> {
+    names
+        .iter()
+        .find_map(|name| header_str(headers, name)?.parse::<u64>().ok())
+}
+
+/// The first of `names` the answer carries, as a duration in seconds.
+fn first_secs(headers: &HeaderMap, names: &[&str]) -> Option<Duration> {
+    names.iter().find_map(|name| header_secs(headers, name))
+}
+
+/// Requests left in the account's window, in whichever spelling the answer used.
+pub fn account_remaining(headers: &HeaderMap) -> Option<u64> {
+    first_count(headers, &REMAINING_HEADERS)
+}
+
+/// Seconds until the account's window resets, in whichever spelling the answer used.
+pub fn account_reset(headers: &HeaderMap) -> Option<Duration> {
+    first_secs(headers, &RESET_HEADERS)
+}
+
+/// The per-endpoint limit name of a header (`zendesk-ratelimit-NAME` or
+/// `zendesk-rate-limit-NAME`), if it is one.
+pub fn endpoint_limit_name(header: &str) -> Option<&str> {
+    ENDPOINT_HEADER_PREFIXES
+        .iter()
+        .find_map(|prefix| header.strip_prefix(prefix))
+}
+
+/// How long the server asked to wait: `Retry-After` (seconds), else the account window's
+/// reset in any spelling.
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    header_secs(headers, "retry-after").or_else(|| header_secs(headers, "ratelimit-reset"))
+    header_secs(headers, "retry-after").or_else(|| account_reset(headers))
+}
+
+/// The `Retry-After` header alone (seconds): the wait a server asks for after a failure
+/// other than a rate limit, e.g. a 503.
+pub fn explicit_retry_after(headers: &HeaderMap) -> Option<Duration> {
+    header_secs(headers, "retry-after")
+}
+
+/// What a 429 holds back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LimitScope {
+    /// The account's limit: every call waits.
+    Account,
+    /// One endpoint's limit (e.g. `PUT /api/v2/users/{id}`): calls to that endpoint wait.
+    Endpoint(String),
+    /// A limit on one record (e.g. "updating a single unique user"): calls to that
+    /// method and path wait.
+    Record(String),
+}
+
+/// Which limit a 429 names. Zendesk answers 429 for narrower limits too: a text naming a
+/// single record's limit holds back that record only; a 429 while the account still has
+/// requests left (its remaining header above zero) is an endpoint's limit; anything else
+/// is taken for the account's limit, the safe reading.
+pub fn limit_scope(headers: &HeaderMap, body: &[u8], endpoint: &str, target: &str) -> LimitScope {
+    let text = String::from_utf8_lossy(body).to_ascii_lowercase();
+    if text.contains("single unique") || text.contains("for updating a single") {
+        return LimitScope::Record(target.to_owned());
+    }
+    match account_remaining(headers) {
+        Some(remaining) if remaining > 0 => LimitScope::Endpoint(endpoint.to_owned()),
+        _ => LimitScope::Account,
+    }
 }
 
 /// The pause before the next request when `remaining` requests are left until the window
@@ -84,7 +168,8 @@ pub fn pacing_delay(remaining: u64, reset: Duration, low_watermark: u64) -> Opti
 struct RateState {
     sent: VecDeque<Instant>,
     not_before: Option<Instant>,
-    endpoint_not_before: HashMap<String, Instant>,
+    /// Holds on one endpoint or one record, keyed by `METHOD /path` (template or concrete).
+    scoped_not_before: HashMap<String, Instant>,
 }
 
 /// The shared request budget.
@@ -106,8 +191,10 @@ impl RateLimiter {
         }
     }
 
-    /// Waits until a request to `endpoint` fits the budget, then books it.
-    pub(crate) async fn acquire(&self, endpoint: &str) {
+    /// Waits until a request fits the budget and none of the limits it falls under
+    /// (`scopes`: its endpoint, its method and path, ...) holds it back, then books it.
+    pub(crate) async fn acquire(&self, scopes: &[&str]) {
+        let endpoint = scopes.first().copied().unwrap_or_default();
         loop {
             let wait = {
                 let now = self.clock.now();
@@ -123,8 +210,10 @@ impl RateLimiter {
                 if let Some(t) = state.not_before {
                     ready_at = ready_at.max(t);
                 }
-                if let Some(t) = state.endpoint_not_before.get(endpoint) {
-                    ready_at = ready_at.max(*t);
+                for scope in scopes {
+                    if let Some(t) = state.scoped_not_before.get(*scope) {
+                        ready_at = ready_at.max(*t);
+                    }
                 }
                 if state.sent.len() >= self.per_minute
                     && let Some(oldest) = state.sent.front()
@@ -146,20 +235,31 @@ impl RateLimiter {
         }
     }
 
-    /// Holds every request back for `duration` (after a 429).
+    /// Holds every request back for `duration` (after an account-wide 429).
     pub(crate) fn pause(&self, duration: Duration) {
         let until = self.clock.now() + duration;
         let mut state = lock(&self.state);
         state.not_before = Some(state.not_before.map_or(until, |t| t.max(until)));
     }
 
+    /// Holds back only the requests under `scope` for `duration`: one endpoint, one
+    /// record, or (for [`LimitScope::Account`]) everything.
+    pub(crate) fn pause_scope(&self, scope: &LimitScope, duration: Duration) {
+        let key = match scope {
+            LimitScope::Account => return self.pause(duration),
+            LimitScope::Endpoint(key) | LimitScope::Record(key) => key,
+        };
+        let until = self.clock.now() + duration;
+        let mut state = lock(&self.state);
+        let entry = state.scoped_not_before.entry(key.clone()).or_insert(until);
+        *entry = (*entry).max(until);
+    }
+
     /// Learns from an answer's rate-limit headers.
     pub(crate) fn observe(&self, endpoint: &str, headers: &HeaderMap) {
         let now = self.clock.now();
-        let account_remaining = header_str(headers, "x-rate-limit-remaining")
-            .or_else(|| header_str(headers, "ratelimit-remaining"))
-            .and_then(|v| v.parse::<u64>().ok());
-        let account_reset = header_secs(headers, "ratelimit-reset").unwrap_or(WINDOW);
+        let account_remaining = account_remaining(headers);
+        let account_reset = account_reset(headers).unwrap_or(WINDOW);
         let mut state = lock(&self.state);
         if let Some(remaining) = account_remaining
             && let Some(delay) = pacing_delay(remaining, account_reset, self.low_watermark)
@@ -168,10 +268,9 @@ impl RateLimiter {
             state.not_before = Some(state.not_before.map_or(until, |t| t.max(until)));
         }
         for (name, value) in headers {
-            let name = name.as_str();
-            if !name.starts_with("zendesk-ratelimit-") || name == "zendesk-ratelimit-inflight-jobs"
-            {
-                continue;
+            match endpoint_limit_name(name.as_str()) {
+                Some(limit) if !limit.eq_ignore_ascii_case(INFLIGHT_JOBS) => {}
+                _ => continue,
             }
             let Some(parsed) = value.to_str().ok().and_then(parse_zendesk_ratelimit) else {
                 continue;
@@ -180,7 +279,7 @@ impl RateLimiter {
             if let Some(delay) = pacing_delay(parsed.remaining, reset, self.low_watermark) {
                 let until = now + delay;
                 let entry = state
-                    .endpoint_not_before
+                    .scoped_not_before
                     .entry(endpoint.to_owned())
                     .or_insert(until);
                 *entry = (*entry).max(until);
@@ -300,9 +399,12 @@ impl JobSlots {
 
     /// Learns the account's remaining job capacity from `zendesk-ratelimit-inflight-jobs`.
     pub(crate) fn observe(&self, headers: &HeaderMap) {
-        let Some(parsed) = header_str(headers, "zendesk-ratelimit-inflight-jobs")
-            .and_then(parse_zendesk_ratelimit)
-        else {
+        let inflight = headers.iter().find_map(|(name, value)| {
+            endpoint_limit_name(name.as_str())
+                .filter(|limit| limit.eq_ignore_ascii_case(INFLIGHT_JOBS))
+                .and_then(|_| value.to_str().ok())
+        });
+        let Some(parsed) = inflight.and_then(parse_zendesk_ratelimit) else {
             return;
         };
         let now = self.clock.now();
@@ -348,6 +450,97 @@ mod tests {
         assert_eq!(parse_zendesk_ratelimit("garbage"), None);
     }
 
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, HeaderValue::from_static(value));
+        }
+        map
+    }
+
+    #[test]
+    fn account_headers_in_every_spelling() {
+        for (remaining, reset) in [
+            ("x-rate-limit-remaining", "ratelimit-reset"),
+            ("ratelimit-remaining", "rate-limit-reset"),
+            ("rate-limit-remaining", "x-rate-limit-reset"),
+        ] {
+            let h = headers(&[(remaining, "5"), (reset, "44")]);
+            assert_eq!(account_remaining(&h), Some(5), "{remaining}");
+            assert_eq!(account_reset(&h), Some(Duration::from_secs(44)), "{reset}");
+            assert_eq!(retry_after(&h), Some(Duration::from_secs(44)), "{reset}");
+        }
+        assert_eq!(account_remaining(&HeaderMap::new()), None);
+        assert_eq!(
+            endpoint_limit_name("zendesk-rate-limit-create-update-user"),
+            Some("create-update-user")
+        );
+        assert_eq!(
+            endpoint_limit_name("zendesk-ratelimit-inflight-jobs"),
+            Some("inflight-jobs")
+        );
+        assert_eq!(endpoint_limit_name("x-rate-limit"), None);
+    }
+
+    /// A name, the answer's headers and body, and the scope expected.
+    type Case = (
+        &'static str,
+        &'static [(&'static str, &'static str)],
+        &'static [u8],
+        LimitScope,
+    );
+
+    #[test]
+    fn a_429_holds_back_what_it_names() {
+        let endpoint = "PUT /api/v2/users/{id}";
+        let target = "PUT /api/v2/users/421941820731";
+        #[rustfmt::skip]
+        let cases: [Case; 5] = [
+            ("recorded single-user 429", &[("x-rate-limit-remaining", "668"), ("retry-after", "27")],
+                b"You have exceeded the rate limit for updating a single unique user. user email:  id:  external_id: ",
+                LimitScope::Record(target.into())),
+            ("single-user text even with the account exhausted", &[("x-rate-limit-remaining", "0")],
+                b"You have exceeded the rate limit for updating a single unique user.",
+                LimitScope::Record(target.into())),
+            ("account still has room: the endpoint's limit", &[("rate-limit-remaining", "300")],
+                b"Too Many Requests", LimitScope::Endpoint(endpoint.into())),
+            ("account exhausted", &[("x-rate-limit-remaining", "0")],
+                b"Rate limit exceeded", LimitScope::Account),
+            ("nothing said: the safe reading", &[], b"", LimitScope::Account),
+        ];
+        for (name, pairs, body, expected) in cases {
+            assert_eq!(
+                limit_scope(&headers(pairs), body, endpoint, target),
+                expected,
+                "{name}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_scoped_pause_holds_back_only_its_scope() {
+        let clock = ManualClock::new();
+        let limiter = RateLimiter::new(1000, 0, Arc::new(clock.clone()));
+        limiter.pause_scope(
+            &LimitScope::Record("PUT /api/v2/users/1".into()),
+            Duration::from_secs(27),
+        );
+        limiter
+            .acquire(&["PUT /api/v2/users/{id}", "PUT /api/v2/users/2"])
+            .await;
+        assert!(clock.sleeps().is_empty());
+        limiter
+            .acquire(&["PUT /api/v2/users/{id}", "PUT /api/v2/users/1"])
+            .await;
+        assert_eq!(clock.sleeps(), vec![Duration::from_secs(27)]);
+        limiter.pause_scope(&LimitScope::Account, Duration::from_secs(5));
+        limiter.acquire(&["GET /other"]).await;
+        assert_eq!(
+            clock.sleeps(),
+            vec![Duration::from_secs(27), Duration::from_secs(5)]
+        );
+    }
+
     #[test]
     fn pacing_table() {
         let reset = Duration::from_secs(60);
@@ -377,11 +570,11 @@ mod tests {
     async fn budget_waits_for_the_window_to_slide() {
         let clock = ManualClock::new();
         let limiter = RateLimiter::new(2, 0, Arc::new(clock.clone()));
-        limiter.acquire("GET /a").await;
+        limiter.acquire(&["GET /a"]).await;
         clock.advance(Duration::from_secs(10));
-        limiter.acquire("GET /a").await;
+        limiter.acquire(&["GET /a"]).await;
         assert!(clock.sleeps().is_empty());
-        limiter.acquire("GET /b").await;
+        limiter.acquire(&["GET /b"]).await;
         // The first request leaves the window 60 s after it was sent.
         assert_eq!(clock.sleeps(), vec![Duration::from_secs(50)]);
     }
@@ -393,13 +586,13 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert("x-rate-limit-remaining", HeaderValue::from_static("500"));
         limiter.observe("GET /a", &headers);
-        limiter.acquire("GET /a").await;
+        limiter.acquire(&["GET /a"]).await;
         assert!(clock.sleeps().is_empty());
 
         headers.insert("x-rate-limit-remaining", HeaderValue::from_static("0"));
         headers.insert("ratelimit-reset", HeaderValue::from_static("20"));
         limiter.observe("GET /a", &headers);
-        limiter.acquire("GET /b").await;
+        limiter.acquire(&["GET /b"]).await;
         assert_eq!(clock.sleeps(), vec![Duration::from_secs(20)]);
     }
 
@@ -413,9 +606,9 @@ mod tests {
             HeaderValue::from_static("total=10; remaining=1; resets=30"),
         );
         limiter.observe("GET /export", &headers);
-        limiter.acquire("GET /other").await;
+        limiter.acquire(&["GET /other"]).await;
         assert!(clock.sleeps().is_empty());
-        limiter.acquire("GET /export").await;
+        limiter.acquire(&["GET /export"]).await;
         assert_eq!(clock.sleeps(), vec![Duration::from_secs(15)]);
     }
 

@@ -13,7 +13,7 @@ fn looks_like_session_id(text: &str) -> bool {
 
 #[test]
 fn fixtures_are_json_without_credentials() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/salesforce");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fixtures");
     let mut checked = 0;
     for entry in std::fs::read_dir(&dir).expect("fixtures dir") {
         let path = entry.expect("entry").path();

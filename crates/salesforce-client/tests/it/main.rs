@@ -9,5 +9,6 @@ mod fixtures;
 #[cfg(feature = "mock")]
 mod mock;
 mod query;
+mod recorded;
 mod retries;
 mod support;

@@ -18,10 +18,7 @@ pub const SECOND_TOKEN: &str = "fake-access-token-second";
 
 /// A response body from `fixtures/salesforce/`.
 pub fn fixture(name: &str) -> String {
-    let path = format!(
-        "{}/../../fixtures/salesforce/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let path = format!("{}/tests/data/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
 }
 

@@ -356,18 +356,117 @@ impl Inner {
             }
         }
         let query = Query(parse_pairs(raw_query));
-        let body = match json_body(body) {
+        let mut body = match json_body(body) {
             Ok(v) => v,
             Err(r) => return r,
         };
         let segments: Vec<&str> = rest.split('/').collect();
-        self.route(method, &segments, &query, &body)
+        let warning = self.drop_undefined_fields(method, &segments, &mut body);
+        let mut reply = self.route(method, &segments, &query, &body);
+        if let Some(warning) = warning
+            && reply.status < 300
+        {
+            reply.headers.push(("x-zendesk-api-warn", warning));
+        }
+        reply
+    }
+
+    /// Drops custom field keys the account does not define from a user or organization
+    /// write and describes them the way Zendesk's `X-Zendesk-API-Warn` does (recorded on
+    /// `PUT /api/v2/organizations/{id}`): a Rails hash naming the controller, the action and
+    /// the `unpermitted_keys`. Zendesk still answers the write with success.
+    fn drop_undefined_fields(
+        &self,
+        method: &Method,
+        seg: &[&str],
+        body: &mut Value,
+    ) -> Option<String> {
+        let (controller, defined, fields) = match seg.first().copied() {
+            Some("users") => ("users", &self.config.user_fields, "user_fields"),
+            Some("organizations") => (
+                "organizations",
+                &self.config.organization_fields,
+                "organization_fields",
+            ),
+            _ => return None,
+        };
+        let action = match (method.as_str(), &seg[1..]) {
+            ("POST", []) => "create",
+            ("PUT", [id]) if id.parse::<u64>().is_ok() => "update",
+            ("POST", [action @ ("create_many" | "create_or_update" | "create_or_update_many")])
+            | ("PUT", [action @ "update_many"]) => action,
+            _ => return None,
+        };
+        let singular = &controller[..controller.len() - 1];
+        let mut dropped = Vec::new();
+        let mut strip = |record: &mut Value, prefix: &str| {
+            if let Some(map) = record.get_mut(fields).and_then(Value::as_object_mut) {
+                let undefined: Vec<String> = map
+                    .keys()
+                    .filter(|k| !defined.contains(k))
+                    .cloned()
+                    .collect();
+                for key in undefined {
+                    map.remove(&key);
+                    dropped.push(format!("{prefix}.{fields}.{key}"));
+                }
+            }
+        };
+        if let Some(record) = body.get_mut(singular) {
+            strip(record, singular);
+        }
+        if let Some(records) = body.get_mut(controller).and_then(Value::as_array_mut) {
+            for record in records {
+                strip(record, controller);
+            }
+        }
+        if dropped.is_empty() {
+            return None;
+        }
+        dropped.dedup();
+        let keys: Vec<String> = dropped.iter().map(|k| format!("{k:?}")).collect();
+        Some(format!(
+            "{{:allowed_parameters=>{{:controller=>\"{controller}\", :action=>\"{action}\", :unpermitted_keys=>[{}], :invalid_values=>[]}}}}",
+            keys.join(", ")
+        ))
+    }
+
+    /// `GET /api/v2/user_fields` and `/organization_fields`: the fields the account
+    /// defines, one page (an account has far fewer than a page of them).
+    fn custom_fields(&self, list: &str, keys: &[String]) -> Reply {
+        let fields: Vec<Value> = keys
+            .iter()
+            .enumerate()
+            .map(|(position, key)| {
+                let id = 1000 + position as u64;
+                json!({
+                    "id": id,
+                    "url": format!("{}/api/v2/{list}/{id}.json", self.base_url),
+                    "key": key,
+                    "type": "text",
+                    "title": key,
+                    "raw_title": key,
+                    "position": position,
+                    "active": true,
+                    "system": false,
+                })
+            })
+            .collect();
+        Reply::ok(json!({
+            list: fields,
+            "meta": {"has_more": false, "after_cursor": null, "before_cursor": null},
+            "links": {"next": null, "prev": null},
+        }))
     }
 
     fn route(&mut self, method: &Method, seg: &[&str], q: &Query, body: &Value) -> Reply {
         let id = |s: &str| s.parse::<u64>().ok();
         match (method.as_str(), seg) {
             ("GET", ["account", "settings"]) => self.account_settings(),
+            ("GET", ["user_fields"]) => self.custom_fields("user_fields", &self.config.user_fields),
+            ("GET", ["organization_fields"]) => {
+                self.custom_fields("organization_fields", &self.config.organization_fields)
+            }
             ("GET", ["users", "show_many"]) => self.users_show_many(q),
             ("GET", ["users", "search"]) => self.users_search(q),
             ("GET", ["users", "count"]) => self.users_count(),
@@ -739,9 +838,13 @@ impl Inner {
         let oldest = writes.front().copied().unwrap_or(now);
         let wait = window.saturating_sub(now.duration_since(oldest));
         let secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
+        // Zendesk's wording, as recorded: the text names the single-user limit, which is
+        // how a client tells it from the account's limit.
         let mut r = Reply::text(
             429,
-            "Too Many Requests: this user was updated too often. Try again later.",
+            &format!(
+                "You have exceeded the rate limit for updating a single unique user. user email:  id: {user_id} external_id: "
+            ),
         );
         r.headers.push(("retry-after", secs.to_string()));
         r.headers.push((

@@ -56,6 +56,13 @@ pub struct ZendeskSimConfig {
     pub max_organizations_per_user: usize,
     /// Injected failures.
     pub faults: FaultConfig,
+    /// Keys of the custom user fields the account defines (`GET /api/v2/user_fields`). A
+    /// write naming another key under `user_fields` is answered with success, the key
+    /// dropped and named in `X-Zendesk-API-Warn`, as Zendesk does.
+    pub user_fields: Vec<String>,
+    /// Keys of the custom organization fields (`GET /api/v2/organization_fields`); unknown
+    /// keys are dropped the same way.
+    pub organization_fields: Vec<String>,
 }
 
 impl Default for ZendeskSimConfig {
@@ -74,6 +81,8 @@ impl Default for ZendeskSimConfig {
             refused_emails: Vec::new(),
             max_organizations_per_user: MAX_ORGANIZATIONS_PER_USER,
             faults: FaultConfig::default(),
+            user_fields: Vec::new(),
+            organization_fields: Vec::new(),
         }
     }
 }
@@ -106,6 +115,8 @@ impl fmt::Debug for ZendeskSimConfig {
                 &self.max_organizations_per_user,
             )
             .field("faults", &self.faults)
+            .field("user_fields", &self.user_fields)
+            .field("organization_fields", &self.organization_fields)
             .finish()
     }
 }

@@ -1,5 +1,6 @@
 //! Integration tests of the simulators over real HTTP and of the data generator.
 
+mod custom_fields;
 mod generator;
 mod real_world;
 mod salesforce;

@@ -139,3 +139,72 @@ fn a_bad_configuration_exits_2_naming_the_key() {
     assert_eq!(code, 2);
     assert!(stderr.contains("zendesk.url"), "{stderr}");
 }
+
+/// Issue 11: Zendesk drops a custom field key it does not define and still answers 200, so
+/// `sfzd check` lists the account's fields and refuses a mapping to a missing key.
+#[tokio::test(flavor = "multi_thread")]
+async fn check_refuses_a_mapping_to_a_custom_field_zendesk_does_not_define() {
+    let zendesk_config = ZendeskSimConfig {
+        user_fields: vec!["job_title".into()],
+        organization_fields: vec!["tier".into()],
+        ..ZendeskSimConfig::default()
+    };
+    let (zendesk, _zs) = ZendeskSim::start(zendesk_config).await.unwrap();
+    let (salesforce, _ss) = SalesforceSim::start(SalesforceSimConfig::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(
+        dir.path(),
+        &salesforce.base_url(),
+        &zendesk.base_url(),
+        false,
+    );
+    let base = std::fs::read_to_string(&path).unwrap();
+
+    let mapped = |user: &str, organization: &str| {
+        let path = path.clone();
+        std::fs::write(
+            &path,
+            format!(
+                "{base}\n[mapping.user]\n\"{user}\" = \"Title\"\n\n[mapping.organization]\n\"{organization}\" = \"Type\"\n"
+            ),
+        )
+        .unwrap();
+        tokio::task::spawn_blocking(move || check(&path))
+    };
+
+    let (code, stdout, stderr) = mapped("user_fields.no_such_field", "organization_fields.tier")
+        .await
+        .unwrap();
+    assert_eq!(code, 2, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        stdout.contains("zendesk: user fields: job_title"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("zendesk: organization fields: tier"),
+        "{stdout}"
+    );
+    let failed: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("failed prerequisite:"))
+        .collect();
+    assert_eq!(failed.len(), 1, "{stdout}");
+    assert!(failed[0].contains("user_fields.no_such_field"), "{stdout}");
+    assert!(failed[0].contains("`no_such_field`"), "{stdout}");
+
+    let (code, stdout, stderr) = mapped("user_fields.job_title", "organization_fields.segment")
+        .await
+        .unwrap();
+    assert_eq!(code, 2, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("organization_fields.segment"), "{stdout}");
+
+    let (code, stdout, stderr) = mapped("user_fields.job_title", "organization_fields.tier")
+        .await
+        .unwrap();
+    assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("every prerequisite holds"), "{stdout}");
+    assert_eq!(zendesk.counts().writes, 0);
+    assert_eq!(salesforce.counts().writes, 0);
+}

@@ -7,6 +7,7 @@
 mod bulk;
 mod check;
 mod continuous;
+mod custom_fields;
 mod demo;
 mod deploy;
 mod e2e;

@@ -6,9 +6,9 @@
 use serde::Deserialize;
 
 use super::{CursorMeta, HttpZendeskClient, PAGE_SIZE};
-use crate::Result;
 use crate::identities::{NewIdentity, attach_identities};
 use crate::models::{Identity, User};
+use crate::{Result, Written};
 
 /// The query parameter that sideloads identities on the Users endpoints (show, show many,
 /// search, the incremental export).
@@ -102,7 +102,7 @@ impl HttpZendeskClient {
         identity: &NewIdentity,
     ) -> Result<Identity> {
         let body = serde_json::json!({ "identity": identity.to_json() });
-        let answer: IdentityEnvelope = self
+        let answer: Written<IdentityEnvelope> = self
             .single_write(
                 reqwest::Method::POST,
                 "/api/v2/users/{id}/identities",
@@ -110,7 +110,7 @@ impl HttpZendeskClient {
                 &body,
             )
             .await?;
-        let mut identity = answer.identity;
+        let mut identity = answer.value.identity;
         identity.user_id.get_or_insert(user_id);
         Ok(identity)
     }

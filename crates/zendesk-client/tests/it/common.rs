@@ -13,7 +13,7 @@ pub const TOKEN: &str = "test-bearer-token";
 pub const BEARER: &str = "Bearer test-bearer-token";
 
 pub fn fixtures_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/zendesk")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/fixtures")
 }
 
 /// A fixture's text, with `{BASE}` replaced by `base`.

@@ -189,7 +189,10 @@ async fn transport_errors_do_not_carry_the_api_token() {
 fn error_messages_are_short_lowercase_phrases() {
     let errors = [
         ZendeskError::Unauthorized { description: None },
-        ZendeskError::RateLimited { retry_after: None },
+        ZendeskError::RateLimited {
+            retry_after: None,
+            description: None,
+        },
         ZendeskError::TooManyJobs { retry_after: None },
         ZendeskError::BulkImportDisabled {
             endpoint: "POST /api/v2/users/create_many".into(),

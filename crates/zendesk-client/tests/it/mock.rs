@@ -2,8 +2,8 @@
 
 use zendesk_client::stream::{collect_all, memberships_stream};
 use zendesk_client::{
-    JobPoller, JobState, JobStatus, MockZendeskRead, MockZendeskWrite, NewUser, Page, ZendeskRead,
-    ZendeskWrite,
+    JobPoller, JobState, JobStatus, MockZendeskRead, MockZendeskWrite, NewUser, Page, Written,
+    ZendeskRead, ZendeskWrite,
 };
 
 #[tokio::test]
@@ -25,7 +25,7 @@ async fn mocks_drive_streams_and_writes() {
     write
         .expect_create_many_users()
         .withf(|users| users.len() == 1 && users[0].email == "a@x.com")
-        .returning(|_| Ok(JobStatus::new("j1", JobState::Queued)));
+        .returning(|_| Ok(Written::new(JobStatus::new("j1", JobState::Queued))));
 
     let read: &dyn ZendeskRead = &read;
     let write: &dyn ZendeskWrite = &write;
@@ -44,7 +44,7 @@ async fn mocks_drive_streams_and_writes() {
         ..Default::default()
     };
     let done = JobPoller::new(poll)
-        .wait(read, &[job.id])
+        .wait(read, std::slice::from_ref(&job.id))
         .await
         .expect("done");
     assert_eq!(done[0].status, JobState::Completed);

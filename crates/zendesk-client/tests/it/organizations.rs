@@ -136,15 +136,6 @@ async fn bulk_organization_bodies() {
         .expect(1)
         .mount(&h.server)
         .await;
-    Mock::given(method("POST"))
-        .and(path("/api/v2/organizations/create_or_update_many"))
-        .and(body_json(
-            json!({"organizations": [{"name": "Acme", "external_id": "001A"}]}),
-        ))
-        .respond_with(json_response(200, "job_status_queued.json"))
-        .expect(1)
-        .mount(&h.server)
-        .await;
     Mock::given(method("PUT"))
         .and(path("/api/v2/organizations/update_many"))
         .and(body_json(json!({"organizations": [
@@ -156,11 +147,7 @@ async fn bulk_organization_bodies() {
         .mount(&h.server)
         .await;
     h.client
-        .create_many_organizations(std::slice::from_ref(&acme))
-        .await
-        .expect("job");
-    h.client
-        .create_or_update_many_organizations(&[acme])
+        .create_many_organizations(&[acme])
         .await
         .expect("job");
     let updates = vec![
@@ -173,5 +160,5 @@ async fn bulk_organization_bodies() {
         .update_many_organizations(&updates)
         .await
         .expect("job");
-    assert_eq!(h.client.calls().total(), 3);
+    assert_eq!(h.client.calls().total(), 2);
 }

@@ -82,7 +82,7 @@ async fn persistent_429_surfaces_rate_limited_with_the_wait() {
         .await;
     let err = h.client.show_user(1).await.expect_err("still limited");
     match &err {
-        ZendeskError::RateLimited { retry_after } => {
+        ZendeskError::RateLimited { retry_after, .. } => {
             assert_eq!(*retry_after, Some(Duration::from_secs(5)))
         }
         other => panic!("unexpected {other:?}"),

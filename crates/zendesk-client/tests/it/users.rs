@@ -339,7 +339,7 @@ async fn other_403_is_forbidden() {
     let h = harness().await;
     Mock::given(method("PUT"))
         .and(path("/api/v2/users/update_many"))
-        .respond_with(json_response(403, "error_403_bulk_import.json"))
+        .respond_with(json_response(403, "error_403_forbidden.json"))
         .expect(1)
         .mount(&h.server)
         .await;
