@@ -194,10 +194,11 @@ pub fn exit_status(outcome: &sync::RunOutcome) -> Exit {
     }
 }
 
-/// Sets `cancel` on the first SIGINT or SIGTERM, so the engine finishes its chunk and
-/// stops; a second one exits at once (the state file is transactional, so nothing
-/// committed is lost, and the next run redoes the unconfirmed chunk).
-fn stop_on_signals(cancel: Arc<AtomicBool>) {
+/// Calls `on_first` on the first SIGINT or SIGTERM (the caller sets its cancel flag, so the
+/// engine finishes its chunk and stops); a second signal exits at once (the state file is
+/// transactional, so nothing committed is lost, and the next run redoes the unconfirmed
+/// chunk). `message` is logged on the first signal.
+pub(crate) fn stop_on_signals(on_first: impl Fn() + Send + 'static, message: &'static str) {
     tokio::spawn(async move {
         #[cfg(unix)]
         let mut terminate =
@@ -219,10 +220,8 @@ fn stop_on_signals(cancel: Arc<AtomicBool>) {
                 () = term => {}
             }
             if count == 0 {
-                tracing::warn!(
-                    "stop requested: finishing the chunk in flight, then stopping (signal again to stop at once)"
-                );
-                cancel.store(true, Ordering::SeqCst);
+                tracing::warn!("{message}");
+                on_first();
             } else {
                 eprintln!(
                     "error: stopped at once on a second signal; the next run redoes the unconfirmed chunk"
@@ -257,7 +256,11 @@ pub async fn sync(args: SyncArgs) -> Exit {
         }
     };
     let cancel = Arc::new(AtomicBool::new(false));
-    stop_on_signals(cancel.clone());
+    let flag = cancel.clone();
+    stop_on_signals(
+        move || flag.store(true, Ordering::SeqCst),
+        "stop requested: finishing the chunk in flight, then stopping (signal again to stop at once)",
+    );
     let writer: Option<&dyn zendesk_client::ZendeskWrite> = if args.dry_run {
         None
     } else {

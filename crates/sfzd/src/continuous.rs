@@ -210,46 +210,6 @@ fn chain(err: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-/// Sets `cancel` and `stop` on the first SIGINT or SIGTERM, so the run in flight finishes
-/// its chunk and the loop ends; a second signal exits at once (the state file is
-/// transactional: the next run redoes the unconfirmed chunk).
-fn stop_on_signals(cancel: Arc<AtomicBool>, stop: watch::Sender<bool>) {
-    tokio::spawn(async move {
-        #[cfg(unix)]
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        for count in 0.. {
-            #[cfg(unix)]
-            let term = async {
-                match terminate.as_mut() {
-                    Some(signal) => {
-                        signal.recv().await;
-                    }
-                    None => std::future::pending::<()>().await,
-                }
-            };
-            #[cfg(not(unix))]
-            let term = std::future::pending::<()>();
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                () = term => {}
-            }
-            if count == 0 {
-                tracing::warn!(
-                    "stop requested: the run in flight finishes its chunk, then sfzd exits (signal again to stop at once)"
-                );
-                cancel.store(true, Ordering::SeqCst);
-                stop.send_replace(true);
-            } else {
-                eprintln!(
-                    "error: stopped at once on a second signal; the next run redoes the unconfirmed chunk"
-                );
-                std::process::exit(Exit::RunFailed as i32);
-            }
-        }
-    });
-}
-
 /// One run with fresh clients: its outcome and the Salesforce org's remaining daily API
 /// requests, or the exit status when the clients cannot be built from the configuration.
 async fn run_once(
@@ -299,7 +259,14 @@ pub async fn sync_every(args: SyncArgs, interval: Duration) -> Exit {
     };
     let cancel = Arc::new(AtomicBool::new(false));
     let (stop, mut stopped) = watch::channel(false);
-    stop_on_signals(cancel.clone(), stop);
+    let flag = cancel.clone();
+    cli::stop_on_signals(
+        move || {
+            flag.store(true, Ordering::SeqCst);
+            stop.send_replace(true);
+        },
+        "stop requested: the run in flight finishes its chunk, then sfzd exits (signal again to stop at once)",
+    );
 
     let mut metrics = Metrics::new();
     match state.recent_runs(HISTORY_AT_START) {

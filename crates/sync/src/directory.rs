@@ -286,6 +286,38 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_remembered_user_is_matched_on_a_secondary_identity() {
+        // The user remembered for vic@ has another primary email now; vic@ is one of its
+        // identities (show_many answers carry them with include=identities).
+        let mut read = MockZendeskRead::new();
+        read.expect_show_many_users().times(1).returning(|_| {
+            Ok(vec![
+                serde_json::from_value(serde_json::json!({
+                    "id": 5, "name": "Vic", "email": "victoria@x.io",
+                    "identities": [
+                        {"id": 1, "user_id": 5, "type": "email", "value": "victoria@x.io", "primary": true},
+                        {"id": 2, "user_id": 5, "type": "email", "value": "Vic@X.io", "primary": false}
+                    ]
+                }))
+                .unwrap(),
+            ])
+        });
+        read.expect_search_users_by_email().never();
+        let email = Email::parse("vic@x.io").unwrap();
+        let known = HashMap::from([(email.clone(), UserId(5))]);
+        let found = Directory::Search
+            .lookup(
+                &read,
+                &FieldMapping::default(),
+                std::slice::from_ref(&email),
+                &known,
+            )
+            .await
+            .unwrap();
+        assert_eq!(found[&email].id, UserId(5));
+    }
+
+    #[tokio::test]
     async fn remembered_users_are_read_by_id_and_the_rest_searched() {
         let mut read = MockZendeskRead::new();
         read.expect_show_many_users().times(1).returning(|ids| {
