@@ -68,6 +68,7 @@ impl Run<'_, '_> {
             sent,
             refusals: _,
             mut refused,
+            seen_memberships,
         } = chunk;
 
         let mut batch = Batch::default();
@@ -150,6 +151,7 @@ impl Run<'_, '_> {
             plans.extend(resolved_plans);
         }
         pass.created_users.extend(written.created);
+        let confirmed = std::mem::take(&mut self.confirmed_memberships);
 
         if !self.commits() {
             return Ok(());
@@ -194,6 +196,8 @@ impl Run<'_, '_> {
             for (record, subject, sent, message) in &written.refusals {
                 tx.record_refusal(record, subject, sent, message)?;
             }
+            tx.remember_memberships(&seen_memberships)?;
+            tx.remember_memberships(&confirmed)?;
             Ok(())
         })?;
         Ok(())
@@ -317,6 +321,12 @@ impl Run<'_, '_> {
         failures: &mut ChunkFailures,
         refusals: &mut Vec<NewRefusal>,
     ) {
+        if matches!(outcome, Outcome::Done(_) | Outcome::AlreadyPresent)
+            && let UserRef::Existing(user) = membership.user
+        {
+            self.confirmed_memberships
+                .push((user, membership.organization));
+        }
         match outcome {
             Outcome::Done(_) => self.report.memberships.created += 1,
             Outcome::AlreadyPresent => self.report.memberships.already_present += 1,

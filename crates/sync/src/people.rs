@@ -116,12 +116,14 @@ impl Run<'_, '_> {
                 .collect();
             let mut refusals = Vec::new();
             let failures = self.write_memberships(resolved, &mut refusals).await?;
+            let confirmed = std::mem::take(&mut self.confirmed_memberships);
             if self.commits() {
                 state.transaction(|tx| {
                     tx.record_failures(&failures)?;
                     for (record, subject, sent, message) in &refusals {
                         tx.record_refusal(record, subject, sent, message)?;
                     }
+                    tx.remember_memberships(&confirmed)?;
                     Ok(())
                 })?;
             }

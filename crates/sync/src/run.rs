@@ -233,6 +233,7 @@ impl<'a> Engine<'a> {
             report: Report::new(mode, dry_run),
             links: OrganizationLinks::default(),
             writer,
+            confirmed_memberships: Vec::new(),
         };
         let run_id = match state.begin_run(mode, dry_run) {
             Ok(id) => id,
@@ -281,6 +282,8 @@ pub(crate) struct Run<'e, 'a> {
     pub(crate) links: OrganizationLinks,
     /// Zendesk's bulk writer, or the dry run's stand-in.
     pub(crate) writer: Writer<'a>,
+    /// Memberships written (or found present) since the last commit, to remember.
+    pub(crate) confirmed_memberships: Vec<(domain::UserId, domain::OrganizationId)>,
 }
 
 impl Run<'_, '_> {

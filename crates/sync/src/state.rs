@@ -30,7 +30,7 @@
 //! the previous version intact. A file written by a newer sfzd is refused with
 //! [`StateError::NewerSchema`] rather than misread.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
@@ -38,7 +38,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use domain::{Email, PersonObject, SalesforceId, UserId};
+use domain::{Email, OrganizationId, PersonObject, SalesforceId, UserId};
 use rusqlite::{
     Connection, OptionalExtension, Transaction, TransactionBehavior, params, params_from_iter,
 };
@@ -110,6 +110,17 @@ const MIGRATIONS: &[&str] = &[
         refused_at    TEXT NOT NULL,
         PRIMARY KEY (salesforce_id, subject)
     ) STRICT;
+    ",
+    // Version 4: memberships sfzd wrote or read, so an incremental run reads a user's
+    // memberships only when the rules ask about an organization not remembered here
+    // (Zendesk has no batched read of several users' memberships). A membership removed
+    // by hand in Zendesk is added again by the next --full run, which reads them all.
+    "
+    CREATE TABLE zendesk_memberships (
+        user_id         INTEGER NOT NULL,
+        organization_id INTEGER NOT NULL,
+        PRIMARY KEY (user_id, organization_id)
+    ) STRICT, WITHOUT ROWID;
     ",
 ];
 
@@ -639,6 +650,43 @@ impl StateStore {
         Ok(found)
     }
 
+    /// The memberships remembered for each of `users` that has any.
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::Sqlite`] if the read fails.
+    pub fn known_memberships(
+        &self,
+        users: &[UserId],
+    ) -> Result<HashMap<UserId, BTreeSet<OrganizationId>>, StateError> {
+        let mut found: HashMap<UserId, BTreeSet<OrganizationId>> = HashMap::new();
+        let ids: Vec<i64> = users
+            .iter()
+            .filter_map(|u| i64::try_from(u.0).ok())
+            .collect();
+        for chunk in ids.chunks(IN_LIST_CHUNK) {
+            let placeholders = vec!["?"; chunk.len()].join(", ");
+            let mut stmt = self.conn.prepare_cached(&format!(
+                "SELECT user_id, organization_id FROM zendesk_memberships WHERE user_id IN ({placeholders})"
+            ))?;
+            let rows = stmt.query_map(params_from_iter(chunk.iter()), |row| {
+                Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
+            })?;
+            for row in rows {
+                let (user, organization) = row?;
+                if let (Ok(user), Ok(organization)) =
+                    (u64::try_from(user), u64::try_from(organization))
+                {
+                    found
+                        .entry(UserId(user))
+                        .or_default()
+                        .insert(OrganizationId(organization));
+                }
+            }
+        }
+        Ok(found)
+    }
+
     /// Every remembered failure, oldest last failure first.
     ///
     /// # Errors
@@ -975,6 +1023,34 @@ impl StateTx<'_> {
         Ok(())
     }
 
+    /// Remembers memberships seen in Zendesk or written to it.
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::Sqlite`] if the write fails, [`StateError::InvalidValue`] for an id
+    /// SQLite cannot hold.
+    pub fn remember_memberships(
+        &self,
+        entries: &[(UserId, OrganizationId)],
+    ) -> Result<(), StateError> {
+        let mut stmt = self.tx.prepare_cached(
+            "INSERT OR IGNORE INTO zendesk_memberships (user_id, organization_id) VALUES (?1, ?2)",
+        )?;
+        for (user, organization) in entries {
+            let id = |value: u64, what: &'static str| {
+                i64::try_from(value).map_err(|_| StateError::InvalidValue {
+                    what,
+                    value: value.to_string(),
+                })
+            };
+            stmt.execute(params![
+                id(user.0, "zendesk user id")?,
+                id(organization.0, "zendesk organization id")?
+            ])?;
+        }
+        Ok(())
+    }
+
     /// Remembers the Zendesk user of each email.
     ///
     /// # Errors
@@ -1254,7 +1330,7 @@ mod tests {
         let store = StateStore::open(&path).unwrap();
         assert!(path.exists());
         assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
-        assert_eq!(SCHEMA_VERSION, 3);
+        assert_eq!(SCHEMA_VERSION, 4);
         assert_eq!(
             table_names(&store),
             [
@@ -1264,6 +1340,7 @@ mod tests {
                 "runs",
                 "syncing_records",
                 "watermarks",
+                "zendesk_memberships",
                 "zendesk_users"
             ]
         );
@@ -1354,6 +1431,29 @@ mod tests {
             .zendesk_users(&[email("a@x.io"), email("c@x.io")])
             .unwrap();
         assert_eq!(users, HashMap::from([(email("a@x.io"), UserId(43))]));
+    }
+
+    #[test]
+    fn memberships_are_remembered_once_per_user_and_organization() {
+        let (_dir, path) = temp_state();
+        let mut store = StateStore::open(&path).unwrap();
+        let (u1, u2) = (UserId(1), UserId(2));
+        write(&mut store, |tx| {
+            tx.remember_memberships(&[
+                (u1, OrganizationId(10)),
+                (u1, OrganizationId(11)),
+                (u2, OrganizationId(10)),
+            ])
+        });
+        // Seen again in a later chunk: no duplicate, no error.
+        write(&mut store, |tx| {
+            tx.remember_memberships(&[(u1, OrganizationId(10))])
+        });
+        let known = store.known_memberships(&[u1, UserId(3)]).unwrap();
+        assert_eq!(
+            known,
+            HashMap::from([(u1, BTreeSet::from([OrganizationId(10), OrganizationId(11)]))])
+        );
     }
 
     #[test]
