@@ -79,7 +79,8 @@ pub struct SyncOptions {
 pub const DEFAULT_LOOK_BACK: std::time::Duration = std::time::Duration::from_secs(300);
 
 impl SyncOptions {
-    /// Options with default mappings, no filters, chunks of 5,000 email groups.
+    /// Options with default mappings, no filters, chunks of 2,500 email groups (two are in
+    /// memory at once: one planned while the other's jobs run).
     pub fn new(settings: Settings) -> Self {
         Self {
             settings,
@@ -87,7 +88,7 @@ impl SyncOptions {
             accounts_filter: None,
             contacts_filter: None,
             full: false,
-            chunk_size: 5000,
+            chunk_size: 2500,
             poll: PollConfig::default(),
             look_back: DEFAULT_LOOK_BACK,
         }
