@@ -19,7 +19,9 @@
 //! - Zendesk memberships report `default: null` when not default (as the docs say), and a
 //!   user's first membership always becomes the default.
 //! - Zendesk jobs are applied when submitted; they report `queued` for
-//!   `job_polls_before_complete` polls, then `completed`. A job stays in flight (counts
+//!   `job_polls_before_complete` polls and, with a [`JobTiming`], until their time has
+//!   passed (`queued` behind the account's busy workers, then `working`), then
+//!   `completed`. A job stays in flight (counts
 //!   towards the cap of 30, over which submissions get 429 `TooManyJobs`) until a poll has
 //!   reported it completed.
 //! - Zendesk incremental organization pages hold 1000 records but never split records that
@@ -58,8 +60,8 @@ pub use salesforce::{
 };
 pub use server::RunningServer;
 pub use zendesk::{
-    MAX_ORGANIZATIONS_PER_USER, ZdIdentity, ZdMembership, ZdOrganization, ZdUser, ZendeskSim,
-    ZendeskSimConfig, ZendeskSnapshot,
+    JobTiming, JobTotals, MAX_ORGANIZATIONS_PER_USER, ZdIdentity, ZdMembership, ZdOrganization,
+    ZdUser, ZendeskSim, ZendeskSimConfig, ZendeskSnapshot,
 };
 
 /// Both simulators loaded with one dataset and listening, as the demo and the benchmark use them.

@@ -47,35 +47,58 @@ struct Written {
     refusals: Vec<NewRefusal>,
 }
 
+/// A chunk whose first writes (users, and memberships of existing users) are submitted:
+/// the next chunk is planned and submitted while they run, so the job window stays full
+/// across chunks.
+pub(crate) struct SubmittedChunk {
+    chunk: ChunkPlan,
+    batch: Batch<WriteKey>,
+}
+
 impl Run<'_, '_> {
-    /// Writes a chunk's plan and commits its state.
+    /// Submits a chunk's user writes and the memberships of existing users.
+    pub(crate) async fn submit_chunk(
+        &mut self,
+        mut chunk: ChunkPlan,
+    ) -> Result<SubmittedChunk, SyncError> {
+        let mut batch = Batch::default();
+        self.writer
+            .create_users(&mut batch, std::mem::take(&mut chunk.creates))
+            .await?;
+        self.writer
+            .update_users(&mut batch, std::mem::take(&mut chunk.updates))
+            .await?;
+        self.writer
+            .create_memberships(&mut batch, membership_items(std::mem::take(&mut chunk.now)))
+            .await?;
+        Ok(SubmittedChunk { chunk, batch })
+    }
+
+    /// Finishes a submitted chunk: counts its first writes, writes the memberships of the
+    /// users it created, resolves refused creates, and commits its state.
     pub(crate) async fn apply_chunk(
         &mut self,
         state: &mut StateStore,
         pass: &mut PeoplePass<'_>,
-        chunk: ChunkPlan,
+        submitted: SubmittedChunk,
     ) -> Result<(), SyncError> {
         let kind = RecordKind::person(pass.settings.object());
+        let SubmittedChunk { chunk, batch } = submitted;
         let ChunkPlan {
             groups,
             relations,
             mut plans,
-            creates,
-            updates,
-            now,
+            creates: _,
+            updates: _,
+            now: _,
             later,
             mut failures,
             sent,
             refusals: _,
             mut refused,
+            seen_memberships,
         } = chunk;
 
-        let mut batch = Batch::default();
-        self.writer.create_users(&mut batch, creates).await?;
-        self.writer.update_users(&mut batch, updates).await?;
-        self.writer
-            .create_memberships(&mut batch, membership_items(now))
-            .await?;
         let mut written = Written::default();
         let mut taken: Vec<usize> = Vec::new();
         for (key, outcome) in self.writer.finish(batch).await? {
@@ -150,6 +173,7 @@ impl Run<'_, '_> {
             plans.extend(resolved_plans);
         }
         pass.created_users.extend(written.created);
+        let confirmed = std::mem::take(&mut self.confirmed_memberships);
 
         if !self.commits() {
             return Ok(());
@@ -194,6 +218,8 @@ impl Run<'_, '_> {
             for (record, subject, sent, message) in &written.refusals {
                 tx.record_refusal(record, subject, sent, message)?;
             }
+            tx.remember_memberships(&seen_memberships)?;
+            tx.remember_memberships(&confirmed)?;
             Ok(())
         })?;
         Ok(())
@@ -317,6 +343,12 @@ impl Run<'_, '_> {
         failures: &mut ChunkFailures,
         refusals: &mut Vec<NewRefusal>,
     ) {
+        if matches!(outcome, Outcome::Done(_) | Outcome::AlreadyPresent)
+            && let UserRef::Existing(user) = membership.user
+        {
+            self.confirmed_memberships
+                .push((user, membership.organization));
+        }
         match outcome {
             Outcome::Done(_) => self.report.memberships.created += 1,
             Outcome::AlreadyPresent => self.report.memberships.already_present += 1,

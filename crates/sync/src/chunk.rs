@@ -114,6 +114,9 @@ pub(crate) struct ChunkPlan {
     /// Records whose writes are held back (refused before, unchanged since) or were refused
     /// in this run: their refusal stays remembered.
     pub(crate) refused: HashSet<SalesforceId>,
+    /// Memberships the chunk's plans were made against, remembered with the chunk so later
+    /// runs need not list them again.
+    pub(crate) seen_memberships: Vec<(UserId, OrganizationId)>,
 }
 
 /// How a held-back refusal reads in the report's `skipped`.
@@ -174,8 +177,12 @@ impl Run<'_, '_> {
             .await?;
         let remembered = state.syncing_records(&emails)?;
         let member_of = self
-            .memberships_needed(pass, &chunk, &users, &remembered)
+            .memberships_needed(state, pass, &chunk, &users, &remembered)
             .await?;
+        chunk.seen_memberships = member_of
+            .iter()
+            .flat_map(|(user, orgs)| orgs.iter().map(move |o| (*user, *o)))
+            .collect();
 
         chunk.plans = self.plan_groups(
             pass,
@@ -293,15 +300,17 @@ impl Run<'_, '_> {
         }
     }
 
-    /// Memberships, read only for users whose groups point beyond their default organization.
+    /// Memberships, read only for users whose groups point beyond their default organization
+    /// and only where the state file does not remember every organization asked about.
     async fn memberships_needed(
         &mut self,
+        state: &StateStore,
         pass: &mut PeoplePass<'_>,
         chunk: &ChunkPlan,
         users: &HashMap<Email, UserRecord>,
         remembered: &HashMap<Email, SalesforceId>,
     ) -> Result<HashMap<UserId, std::collections::BTreeSet<OrganizationId>>, SyncError> {
-        let mut need: Vec<UserId> = Vec::new();
+        let mut need: HashMap<UserId, std::collections::BTreeSet<OrganizationId>> = HashMap::new();
         for group in &chunk.groups {
             let (Some(user), Some(choice)) = (
                 users.get(&group.email),
@@ -316,16 +325,27 @@ impl Run<'_, '_> {
                 self.links.map(),
                 &chunk.relations,
             );
-            if candidates
+            let beyond: Vec<OrganizationId> = candidates
                 .iter()
-                .any(|c| Some(c.organization) != user.default_organization)
-            {
-                need.push(user.id);
+                .map(|c| c.organization)
+                .filter(|o| Some(*o) != user.default_organization)
+                .collect();
+            if !beyond.is_empty() {
+                need.entry(user.id).or_default().extend(beyond);
             }
         }
+        let mut need: Vec<_> = need.into_iter().collect();
         need.sort();
-        need.dedup();
-        Ok(pass.memberships.of(self.engine.zendesk, &need).await?)
+        let known = if pass.memberships.per_user() {
+            let users: Vec<UserId> = need.iter().map(|(u, _)| *u).collect();
+            state.known_memberships(&users)?
+        } else {
+            HashMap::new()
+        };
+        Ok(pass
+            .memberships
+            .covering(self.engine.zendesk, &need, known)
+            .await?)
     }
 
     /// Counts the plans, prints their lines and sorts their actions into writes.

@@ -1,6 +1,12 @@
 //! Finding the Zendesk side of a chunk: users by email and their memberships, by whichever
 //! way costs fewer calls. A full run over many emails reads the whole account once through
 //! the incremental export (1,000 users a call); an incremental run searches each email.
+//!
+//! Zendesk documents no read of several users' memberships at once: the Users sideload
+//! `organizations` lists organizations without saying whose, and an `organization_memberships`
+//! sideload is an open feature request. So an incremental run answers from the memberships
+//! the state file remembers (written or read by earlier runs) whenever they cover every
+//! organization the rules ask about, and lists a user's memberships only otherwise.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -145,6 +151,7 @@ fn has_email(user: &zendesk_client::User, email: &Email) -> bool {
 }
 
 /// Memberships of users, read per user or for the whole account at once.
+#[derive(Debug)]
 pub enum Memberships {
     /// Every membership of the account, read on first use.
     Account(Option<HashMap<UserId, BTreeSet<OrganizationId>>>),
@@ -199,6 +206,47 @@ impl Memberships {
             }
         }
         Ok(result)
+    }
+}
+
+impl Memberships {
+    /// Whether memberships are listed user by user, so remembered ones save calls.
+    pub fn per_user(&self) -> bool {
+        matches!(self, Self::PerUser)
+    }
+
+    /// The memberships of each user in `needs`, which names the organizations the rules ask
+    /// about. Listing user by user, a user whose every asked organization is in `known` (the
+    /// memberships the state file remembers) is answered from it without a call; the
+    /// others are listed. The account-wide list answers everyone.
+    ///
+    /// # Errors
+    /// A listing's error.
+    pub async fn covering(
+        &mut self,
+        read: &dyn ZendeskRead,
+        needs: &[(UserId, BTreeSet<OrganizationId>)],
+        mut known: HashMap<UserId, BTreeSet<OrganizationId>>,
+    ) -> Result<HashMap<UserId, BTreeSet<OrganizationId>>, ZendeskError> {
+        let mut answered = HashMap::new();
+        let mut unread = Vec::new();
+        for (user, asked) in needs {
+            match known.remove(user) {
+                Some(orgs) if self.per_user() && asked.is_subset(&orgs) => {
+                    answered.insert(*user, orgs);
+                }
+                _ => unread.push(*user),
+            }
+        }
+        if !answered.is_empty() {
+            tracing::debug!(
+                remembered = answered.len(),
+                listed = unread.len(),
+                "memberships answered from the state file"
+            );
+        }
+        answered.extend(self.of(read, &unread).await?);
+        Ok(answered)
     }
 }
 
@@ -315,6 +363,36 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(found[&email].id, UserId(5));
+    }
+
+    #[tokio::test]
+    async fn remembered_memberships_answer_a_user_only_when_they_cover_every_asked_organization() {
+        let mut read = MockZendeskRead::new();
+        // Only user 2 is listed: user 1's remembered memberships cover what is asked.
+        read.expect_list_user_memberships_page()
+            .times(1)
+            .withf(|user, _| *user == 2)
+            .returning(|user, _| {
+                Ok(Page {
+                    items: vec![membership(user, 20), membership(user, 21)],
+                    next_cursor: None,
+                })
+            });
+        let orgs = |ids: &[u64]| {
+            ids.iter()
+                .map(|o| OrganizationId(*o))
+                .collect::<BTreeSet<_>>()
+        };
+        let known = HashMap::from([
+            (UserId(1), orgs(&[10, 11, 12])),
+            // User 2 is asked about 21, which no earlier run saw.
+            (UserId(2), orgs(&[20])),
+        ]);
+        let needs = vec![(UserId(1), orgs(&[10, 11])), (UserId(2), orgs(&[20, 21]))];
+        let mut memberships = Memberships::PerUser;
+        let found = memberships.covering(&read, &needs, known).await.unwrap();
+        assert_eq!(found[&UserId(1)], orgs(&[10, 11, 12]));
+        assert_eq!(found[&UserId(2)], orgs(&[20, 21]));
     }
 
     #[tokio::test]

@@ -8,6 +8,7 @@ use chrono::Utc;
 use domain::{EffectiveSettings, Email, UserId, UserRef, group_by_email};
 use zendesk_client::ZendeskError;
 
+use crate::apply::SubmittedChunk;
 use crate::chunk::{PendingMembership, refusal_reason};
 use crate::directory::{Directory, Memberships};
 use crate::report::RunMode;
@@ -69,26 +70,44 @@ impl Run<'_, '_> {
             created_users: HashMap::new(),
         };
 
-        // 3. Chunk by chunk: plan, write, commit.
+        // 3. Chunk by chunk: plan, write, commit. A chunk's writes are submitted before the
+        // previous chunk is finished, so Zendesk's job slots do not idle between chunks;
+        // chunks hold distinct emails, so neither plan depends on the other's writes.
         self.engine.progress.phase("users", Some(email_count));
         let mut after: Option<String> = None;
-        while let Some((people, last)) =
-            staging.next_chunk(after.as_deref(), self.options().chunk_size.max(1))?
-        {
-            let relations = if secondary {
-                let ids: Vec<_> = people.iter().map(|p| &p.id).collect();
-                staging.relations_of(&ids)?
+        let mut in_flight: Option<(SubmittedChunk, u64)> = None;
+        loop {
+            let next = if self.engine.cancelled() {
+                None
             } else {
-                Vec::new()
+                staging.next_chunk(after.as_deref(), self.options().chunk_size.max(1))?
             };
-            let plan = self.plan_chunk(state, &mut pass, people, relations).await?;
-            let groups = plan.groups.len() as u64;
-            self.apply_chunk(state, &mut pass, plan).await?;
-            self.engine.progress.advance(groups);
-            after = Some(last);
-            if self.engine.cancelled() {
-                return Err(SyncError::Interrupted);
+            let submitted = match next {
+                Some((people, last)) => {
+                    let relations = if secondary {
+                        let ids: Vec<_> = people.iter().map(|p| &p.id).collect();
+                        staging.relations_of(&ids)?
+                    } else {
+                        Vec::new()
+                    };
+                    let plan = self.plan_chunk(state, &mut pass, people, relations).await?;
+                    let groups = plan.groups.len() as u64;
+                    after = Some(last);
+                    Some((self.submit_chunk(plan).await?, groups))
+                }
+                None => None,
+            };
+            let done = submitted.is_none();
+            if let Some((previous, groups)) = std::mem::replace(&mut in_flight, submitted) {
+                self.apply_chunk(state, &mut pass, previous).await?;
+                self.engine.progress.advance(groups);
             }
+            if done {
+                break;
+            }
+        }
+        if self.engine.cancelled() {
+            return Err(SyncError::Interrupted);
         }
 
         // Records refused in earlier runs and not read in this one are still not in
@@ -116,12 +135,14 @@ impl Run<'_, '_> {
                 .collect();
             let mut refusals = Vec::new();
             let failures = self.write_memberships(resolved, &mut refusals).await?;
+            let confirmed = std::mem::take(&mut self.confirmed_memberships);
             if self.commits() {
                 state.transaction(|tx| {
                     tx.record_failures(&failures)?;
                     for (record, subject, sent, message) in &refusals {
                         tx.record_refusal(record, subject, sent, message)?;
                     }
+                    tx.remember_memberships(&confirmed)?;
                     Ok(())
                 })?;
             }

@@ -79,7 +79,8 @@ pub struct SyncOptions {
 pub const DEFAULT_LOOK_BACK: std::time::Duration = std::time::Duration::from_secs(300);
 
 impl SyncOptions {
-    /// Options with default mappings, no filters, chunks of 5,000 email groups.
+    /// Options with default mappings, no filters, chunks of 2,500 email groups (two are in
+    /// memory at once: one planned while the other's jobs run).
     pub fn new(settings: Settings) -> Self {
         Self {
             settings,
@@ -87,7 +88,7 @@ impl SyncOptions {
             accounts_filter: None,
             contacts_filter: None,
             full: false,
-            chunk_size: 5000,
+            chunk_size: 2500,
             poll: PollConfig::default(),
             look_back: DEFAULT_LOOK_BACK,
         }
@@ -233,6 +234,7 @@ impl<'a> Engine<'a> {
             report: Report::new(mode, dry_run),
             links: OrganizationLinks::default(),
             writer,
+            confirmed_memberships: Vec::new(),
         };
         let run_id = match state.begin_run(mode, dry_run) {
             Ok(id) => id,
@@ -285,6 +287,8 @@ pub(crate) struct Run<'e, 'a> {
     pub(crate) links: OrganizationLinks,
     /// Zendesk's bulk writer, or the dry run's stand-in.
     pub(crate) writer: Writer<'a>,
+    /// Memberships written (or found present) since the last commit, to remember.
+    pub(crate) confirmed_memberships: Vec<(domain::UserId, domain::OrganizationId)>,
 }
 
 impl Run<'_, '_> {

@@ -1,13 +1,18 @@
-//! Writing to Zendesk in bulk: items are cut into jobs of at most 100, every job of a round
-//! is submitted before any is polled, and all of them are polled together, so a round costs
-//! one request per job plus a few status checks. Each item's outcome is mapped back to the
-//! caller's key. Where Zendesk refuses bulk user import, users fall back to single calls.
+//! Writing to Zendesk in bulk: items are cut into jobs of at most 100 and submitted through
+//! a sliding window: as many jobs stay in flight as the account allows (with room for other
+//! integrations), a new job is submitted as soon as a slot frees, and every pending job is
+//! polled together on a cadence that follows how long jobs actually take. Each item's
+//! outcome is mapped back to the caller's key. Where Zendesk refuses bulk user import, users
+//! fall back to single calls.
 
 use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use zendesk_client::{
     ApiWarning, BULK_LIMIT, ItemOutcome, JobPoller, JobStatus, NewMembership, NewOrganization,
-    NewUser, OrganizationUpdate, UserUpdate, ZendeskError, ZendeskRead, ZendeskWrite,
+    NewUser, OrganizationUpdate, PollConfig, UserUpdate, ZendeskError, ZendeskRead, ZendeskWrite,
 };
 
 /// The kind of record a write was for, to name the mapping a dropped key came from.
@@ -145,12 +150,12 @@ struct Submitted<K> {
     finished: Option<JobStatus>,
 }
 
-/// Jobs a round keeps in flight before it polls them: under Zendesk's account-wide cap of
-/// 30 queued or running jobs, with room for other integrations.
+/// Jobs kept in flight at once: under Zendesk's account-wide cap of 30 queued or running
+/// jobs, with room for other integrations.
 pub const MAX_JOBS_IN_FLIGHT: usize = 25;
 
-/// One round of writes: every job is submitted first, then all are polled together, so
-/// the status checks of a round cost one request per 100 jobs and backoff step.
+/// The writes of one batch: its jobs (which share the writer's window with every other
+/// batch in flight) and the outcomes known without polling.
 pub struct Round<K> {
     submitted: Vec<Submitted<K>>,
     outcomes: Vec<(K, Outcome)>,
@@ -165,11 +170,68 @@ impl<K> Default for Round<K> {
     }
 }
 
+/// The writer's jobs in flight and what polling learnt about them.
+///
+/// The cadence: a job is first checked a little before the time jobs have been taking
+/// (so the estimate can shrink as well as grow), never more often than a quarter of that
+/// time (so each status request answers for several jobs), and after a check that found
+/// nothing finished the wait doubles, up to the poll configuration's longest delay.
+struct Window {
+    /// Jobs submitted and not yet seen finished, with when they were submitted.
+    pending: Vec<(String, Instant)>,
+    /// Finished jobs' statuses, until their batch collects them.
+    done: HashMap<String, JobStatus>,
+    /// Jobs whose fate could not be learnt, with why.
+    lost: HashMap<String, String>,
+    /// How long jobs have been staying in flight (a moving average).
+    typical: Duration,
+    /// When the last status request was sent.
+    last_poll: Option<Instant>,
+    /// Status requests in a row that found no job finished.
+    misses: u32,
+    /// Zendesk does not answer `show_many`: each job is asked for.
+    one_by_one: bool,
+    /// The most jobs this writer has had in flight at once.
+    peak: usize,
+}
+
+impl Window {
+    fn new(config: &PollConfig) -> Self {
+        Self {
+            pending: Vec::new(),
+            done: HashMap::new(),
+            lost: HashMap::new(),
+            typical: config.initial_delay,
+            last_poll: None,
+            misses: 0,
+            one_by_one: false,
+            peak: 0,
+        }
+    }
+
+    /// When the next status request is due.
+    fn next_poll(&self, config: &PollConfig) -> Option<Instant> {
+        let oldest = self.pending.iter().map(|(_, at)| *at).min()?;
+        let floor = (self.typical / 4).max(Duration::from_millis(20));
+        let gap = floor
+            .saturating_mul(1 << self.misses.min(16))
+            .min(config.max_delay.max(floor));
+        let expected = oldest + self.typical.mul_f64(0.75);
+        Some(match self.last_poll {
+            Some(last) if self.misses > 0 => last + gap,
+            Some(last) => expected.max(last + gap),
+            None => expected,
+        })
+    }
+}
+
 /// Submits and polls bulk jobs for one run.
 pub struct BulkWriter<'a> {
     read: &'a dyn ZendeskRead,
     write: &'a dyn ZendeskWrite,
-    poller: JobPoller,
+    poll: PollConfig,
+    /// Boxed: the dry run's writer, its sibling in [`crate::writing::Writer`], is tiny.
+    window: Box<Window>,
     bulk_users_disabled: bool,
     dropped: BTreeSet<DroppedKey>,
 }
@@ -184,13 +246,16 @@ macro_rules! submit_batches {
                 Ok(answer) => {
                     $self.note_dropped($object, answer.warning.as_ref());
                     let job = answer.into_inner();
-                    $round.submitted.push(Submitted {
-                        job_id: job.id.clone(),
-                        finished: job.status.is_terminal().then_some(job),
-                        ids: items.iter().map($ids).collect(),
-                        keys: batch.into_iter().map(|(k, _)| k).collect(),
-                        kind: $kind,
-                    })
+                    $self.submitted(
+                        $round,
+                        Submitted {
+                            job_id: job.id.clone(),
+                            finished: job.status.is_terminal().then_some(job),
+                            ids: items.iter().map($ids).collect(),
+                            keys: batch.into_iter().map(|(k, _)| k).collect(),
+                            kind: $kind,
+                        },
+                    )
                 }
                 Err(err) if is_fatal(&err) => return Err(err),
                 Err(err) => {
@@ -210,10 +275,12 @@ macro_rules! submit_batches {
 impl<'a> BulkWriter<'a> {
     /// A writer using the given APIs and job poller.
     pub fn new(read: &'a dyn ZendeskRead, write: &'a dyn ZendeskWrite, poller: JobPoller) -> Self {
+        let poll = poller.config().clone();
         Self {
             read,
             write,
-            poller,
+            window: Box::new(Window::new(&poll)),
+            poll,
             bulk_users_disabled: false,
             dropped: BTreeSet::new(),
         }
@@ -236,6 +303,26 @@ impl<'a> BulkWriter<'a> {
                 self.dropped.insert(key);
             }
         }
+    }
+
+    /// Jobs submitted and not yet seen finished.
+    pub fn in_flight(&self) -> usize {
+        self.window.pending.len()
+    }
+
+    /// The most jobs this writer has had in flight at once.
+    pub fn peak_in_flight(&self) -> usize {
+        self.window.peak
+    }
+
+    /// Records a submitted job in its batch and, unless already finished, in the window.
+    fn submitted<K>(&mut self, round: &mut Round<K>, job: Submitted<K>) {
+        if job.finished.is_none() {
+            let now = self.poll.clock.now();
+            self.window.pending.push((job.job_id.clone(), now));
+            self.window.peak = self.window.peak.max(self.window.pending.len());
+        }
+        round.submitted.push(job);
     }
 
     /// Whether Zendesk refused bulk user import during this run.
@@ -261,13 +348,16 @@ impl<'a> BulkWriter<'a> {
                 Ok(answer) => {
                     self.note_dropped(ObjectKind::User, answer.warning.as_ref());
                     let job = answer.into_inner();
-                    round.submitted.push(Submitted {
-                        job_id: job.id.clone(),
-                        finished: job.status.is_terminal().then_some(job),
-                        keys: batch.into_iter().map(|(k, _)| k).collect(),
-                        ids: Vec::new(),
-                        kind: Kind::Create,
-                    })
+                    self.submitted(
+                        round,
+                        Submitted {
+                            job_id: job.id.clone(),
+                            finished: job.status.is_terminal().then_some(job),
+                            keys: batch.into_iter().map(|(k, _)| k).collect(),
+                            ids: Vec::new(),
+                            kind: Kind::Create,
+                        },
+                    )
                 }
                 // Only the documented "data imports are not enabled" answer; any other 403
                 // is `Forbidden`, which stops the run below.
@@ -381,69 +471,148 @@ impl<'a> BulkWriter<'a> {
         )
     }
 
-    /// Polls every job of the round together and maps each item's result to its key.
+    /// Waits for every job of the batch (polling, with them, every other job in flight)
+    /// and maps each item's result to its key.
     ///
     /// # Errors
     /// A [`Fatal`] error when Zendesk cannot be read.
-    pub async fn finish<K: Clone>(&self, mut round: Round<K>) -> Result<Vec<(K, Outcome)>, Fatal> {
-        self.settle(&mut round).await?;
+    pub async fn finish<K: Clone>(
+        &mut self,
+        mut round: Round<K>,
+    ) -> Result<Vec<(K, Outcome)>, Fatal> {
+        while round.submitted.iter().any(|s| self.waiting_for(s)) {
+            self.poll_once().await?;
+        }
+        for job in std::mem::take(&mut round.submitted) {
+            let status = match job.finished.clone() {
+                Some(status) => Ok(status),
+                None => match self.window.done.remove(&job.job_id) {
+                    Some(status) => Ok(status),
+                    None => Err(self
+                        .window
+                        .lost
+                        .remove(&job.job_id)
+                        .unwrap_or_else(|| format!("job {} was not reported", job.job_id))),
+                },
+            };
+            match status {
+                Ok(status) => round.outcomes.extend(map_results(&job, &status)),
+                Err(message) => round.outcomes.extend(
+                    job.keys
+                        .into_iter()
+                        .map(|k| (k, Outcome::Failed(message.clone()))),
+                ),
+            }
+        }
         Ok(round.outcomes)
     }
 
-    /// Waits for the round's jobs once as many are in flight as the account allows, so a
-    /// round never waits for a job slot that only its own polling would free.
-    async fn make_room<K: Clone>(&self, round: &mut Round<K>) -> Result<(), Fatal> {
-        if round.submitted.len() >= MAX_JOBS_IN_FLIGHT {
-            self.settle(round).await?;
+    /// Whether a job of a batch is still in flight.
+    fn waiting_for<K>(&self, job: &Submitted<K>) -> bool {
+        job.finished.is_none() && self.window.pending.iter().any(|(id, _)| *id == job.job_id)
+    }
+
+    /// Waits for a free slot in the window: polls until fewer than [`MAX_JOBS_IN_FLIGHT`]
+    /// jobs are in flight, whichever batch they belong to.
+    async fn make_room<K: Clone>(&mut self, _round: &mut Round<K>) -> Result<(), Fatal> {
+        while self.window.pending.len() >= MAX_JOBS_IN_FLIGHT {
+            self.poll_once().await?;
         }
         Ok(())
     }
 
-    /// Polls the round's submitted jobs and moves their items' outcomes into the round.
-    async fn settle<K: Clone>(&self, round: &mut Round<K>) -> Result<(), Fatal> {
-        let (finished, submitted): (Vec<_>, Vec<_>) = std::mem::take(&mut round.submitted)
-            .into_iter()
-            .partition(|s| s.finished.is_some());
-        for job in &finished {
-            if let Some(status) = &job.finished {
-                round.outcomes.extend(map_results(job, status));
-            }
+    /// Sleeps until the next status check is due, then asks for every pending job at once
+    /// and moves the finished ones out of the window.
+    async fn poll_once(&mut self) -> Result<(), Fatal> {
+        let clock = self.poll.clock.clone();
+        let Some(due) = self.window.next_poll(&self.poll) else {
+            return Ok(());
+        };
+        let now = clock.now();
+        if due > now {
+            clock.sleep(due - now).await;
         }
-        if submitted.is_empty() {
+        let now = clock.now();
+        self.window.last_poll = Some(now);
+        // Jobs pending past the deadline are given up on: their items are retried next run.
+        let deadline = self.poll.deadline;
+        let (expired, pending): (Vec<_>, Vec<_>) = std::mem::take(&mut self.window.pending)
+            .into_iter()
+            .partition(|(_, at)| now.duration_since(*at) >= deadline);
+        self.window.pending = pending;
+        for (id, _) in expired {
+            let message = format!(
+                "job status unknown: job {id} had not finished after {} s",
+                deadline.as_secs()
+            );
+            self.window.lost.insert(id, message);
+        }
+        if self.window.pending.is_empty() {
             return Ok(());
         }
-        let ids: Vec<String> = submitted.iter().map(|s| s.job_id.clone()).collect();
-        let statuses: HashMap<String, JobStatus> = match self.poller.wait(self.read, &ids).await {
-            Ok(statuses) => statuses.into_iter().map(|s| (s.id.clone(), s)).collect(),
+        let ids: Vec<String> = self
+            .window
+            .pending
+            .iter()
+            .map(|(id, _)| id.clone())
+            .collect();
+        let statuses = match self.check(&ids).await {
+            Ok(statuses) => statuses,
             Err(err) if is_fatal(&err) => return Err(err),
             Err(err) => {
-                // The jobs' fate is unknown: report their items failed so the next run
-                // re-reads Zendesk and finishes what is missing.
+                // The jobs' fate is unknown: their items are reported failed so the next
+                // run re-reads Zendesk and finishes what is missing.
                 let message = format!("job status unknown: {err}");
-                for job in submitted {
-                    round.outcomes.extend(
-                        job.keys
-                            .into_iter()
-                            .map(|k| (k, Outcome::Failed(message.clone()))),
-                    );
+                for (id, _) in std::mem::take(&mut self.window.pending) {
+                    self.window.lost.insert(id, message.clone());
                 }
                 return Ok(());
             }
         };
-        for job in submitted {
-            match statuses.get(&job.job_id) {
-                Some(status) => round.outcomes.extend(map_results(&job, status)),
-                None => {
-                    let message = format!("job {} was not reported", job.job_id);
-                    round.outcomes.extend(
-                        job.keys
-                            .into_iter()
-                            .map(|k| (k, Outcome::Failed(message.clone()))),
-                    );
-                }
+        let mut finished = 0u32;
+        for status in statuses {
+            if !status.status.is_terminal() {
+                continue;
+            }
+            let Some(at) = self
+                .window
+                .pending
+                .iter()
+                .position(|(id, _)| *id == status.id)
+            else {
+                continue;
+            };
+            let (id, submitted) = self.window.pending.swap_remove(at);
+            let took = now.duration_since(submitted);
+            // A moving average, so one odd job does not swing the cadence.
+            self.window.typical = (self.window.typical * 3 + took) / 4;
+            finished += 1;
+            tracing::debug!(job_id = %id, state = status.status.as_str(), took_ms = took.as_millis() as u64, "job finished");
+            self.window.done.insert(id, status);
+        }
+        self.window.misses = if finished == 0 {
+            self.window.misses.saturating_add(1)
+        } else {
+            0
+        };
+        Ok(())
+    }
+
+    /// One status request for `ids` (100 a request); one request per job where Zendesk does
+    /// not answer `show_many`.
+    async fn check(&mut self, ids: &[String]) -> Result<Vec<JobStatus>, ZendeskError> {
+        if !self.window.one_by_one {
+            match self.read.show_many_job_statuses(ids).await {
+                Ok(statuses) => return Ok(statuses),
+                Err(ZendeskError::NotFound { .. }) => self.window.one_by_one = true,
+                Err(err) => return Err(err),
             }
         }
-        Ok(())
+        let mut statuses = Vec::with_capacity(ids.len());
+        for id in ids {
+            statuses.push(self.read.show_job_status(id).await?);
+        }
+        Ok(statuses)
     }
 }
 
@@ -528,8 +697,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use zendesk_client::{
-        JobResult, JobState, ManualClock, MockZendeskRead, MockZendeskWrite, PollConfig,
-        ZendeskError,
+        JobResult, JobState, ManualClock, MockZendeskRead, MockZendeskWrite, ZendeskError,
     };
 
     use super::*;
@@ -648,42 +816,133 @@ mod tests {
         assert!(writer.bulk_users_disabled());
     }
 
-    #[tokio::test]
-    async fn a_round_polls_its_jobs_before_the_account_job_cap() {
-        let submitted = Arc::new(AtomicUsize::new(0));
-        let polled_at = Arc::new(std::sync::Mutex::new(Vec::new()));
+    /// A simulated account for the window tests: job `n` finishes `duration(n)` after its
+    /// submission (on tokio's paused clock), and a job's slot counts as taken until a status
+    /// request has reported it finished, as Zendesk counts it.
+    #[derive(Default)]
+    struct Account {
+        submitted: Vec<tokio::time::Instant>,
+        reported: std::collections::HashSet<String>,
+        most_in_flight: usize,
+        polls: usize,
+    }
+
+    fn job_number(id: &str) -> usize {
+        id.trim_start_matches('j').parse().unwrap()
+    }
+
+    fn timed_account(
+        duration: fn(usize) -> Duration,
+    ) -> (
+        Arc<std::sync::Mutex<Account>>,
+        MockZendeskWrite,
+        MockZendeskRead,
+    ) {
+        let account = Arc::new(std::sync::Mutex::new(Account::default()));
         let mut write = MockZendeskWrite::new();
-        let counter = submitted.clone();
-        write
-            .expect_create_many_users()
-            .times(30)
-            .returning(move |items| {
-                let n = counter.fetch_add(1, Ordering::SeqCst);
-                assert_eq!(items.len(), BULK_LIMIT);
-                Ok(queued(&format!("j{n}")))
-            });
-        let mut read = MockZendeskRead::new();
-        let (counter, polls) = (submitted.clone(), polled_at.clone());
-        read.expect_show_many_job_statuses().returning(move |ids| {
-            polls
-                .lock()
-                .unwrap()
-                .push((counter.load(Ordering::SeqCst), ids.len()));
-            Ok(ids.iter().map(|id| completed(id, BULK_LIMIT, 1)).collect())
+        let state = account.clone();
+        write.expect_create_many_users().returning(move |items| {
+            let mut account = state.lock().unwrap();
+            let n = account.submitted.len();
+            account.submitted.push(tokio::time::Instant::now());
+            let in_flight = account.submitted.len() - account.reported.len();
+            account.most_in_flight = account.most_in_flight.max(in_flight);
+            assert!(items.len() <= BULK_LIMIT);
+            Ok(Written::new(JobStatus::new(
+                format!("j{n}"),
+                JobState::Queued,
+            )))
         });
-        let mut writer = BulkWriter::new(&read, &write, poller());
+        let mut read = MockZendeskRead::new();
+        let state = account.clone();
+        read.expect_show_many_job_statuses().returning(move |ids| {
+            let mut account = state.lock().unwrap();
+            account.polls += 1;
+            let now = tokio::time::Instant::now();
+            Ok(ids
+                .iter()
+                .map(|id| {
+                    let n = job_number(id);
+                    if now >= account.submitted[n] + duration(n) {
+                        account.reported.insert(id.clone());
+                        completed(id, BULK_LIMIT, n as u64 * 1000)
+                    } else {
+                        JobStatus::new(id.clone(), JobState::Working)
+                    }
+                })
+                .collect())
+        });
+        (account, write, read)
+    }
+
+    fn paused_poller() -> JobPoller {
+        JobPoller::new(PollConfig {
+            clock: Arc::new(zendesk_client::TokioClock),
+            ..PollConfig::default()
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_job_does_not_hold_back_the_next_ones_and_the_window_never_overflows() {
+        // Job 0 takes ten minutes; every other job takes two seconds.
+        let (account, write, read) =
+            timed_account(|n| Duration::from_secs(if n == 0 { 600 } else { 2 }));
+        let jobs = 4 * MAX_JOBS_IN_FLIGHT;
+        let start = tokio::time::Instant::now();
+        let mut writer = BulkWriter::new(&read, &write, paused_poller());
         let mut round = Round::default();
         writer
-            .create_users(&mut round, users(30 * BULK_LIMIT))
+            .create_users(&mut round, users(jobs * BULK_LIMIT))
+            .await
+            .unwrap();
+        {
+            let account = account.lock().unwrap();
+            // Every job was submitted while job 0 was still running: its slot alone was held.
+            assert_eq!(account.submitted.len(), jobs);
+            assert!(
+                account.submitted[jobs - 1] < start + Duration::from_secs(600),
+                "the last job waited for the slow one: submitted at {:?}",
+                account.submitted[jobs - 1] - start
+            );
+            // A slot freed by a finished job is used again at once, not after the whole round.
+            assert!(account.submitted[MAX_JOBS_IN_FLIGHT] < start + Duration::from_secs(4));
+            assert_eq!(account.most_in_flight, MAX_JOBS_IN_FLIGHT);
+            assert!(writer.peak_in_flight() <= MAX_JOBS_IN_FLIGHT);
+        }
+
+        let mut outcomes = writer.finish(round).await.unwrap();
+        assert_eq!(outcomes.len(), jobs * BULK_LIMIT);
+        outcomes.sort_by_key(|(k, _)| *k);
+        // Results map back to their keys: item i of job n created record n * 1000 + i.
+        assert_eq!(outcomes[0], (0, Outcome::Done(Some(0))));
+        assert_eq!(
+            outcomes[BULK_LIMIT + 7],
+            (BULK_LIMIT + 7, Outcome::Done(Some(1007)))
+        );
+        assert_eq!(writer.in_flight(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn status_requests_follow_how_long_jobs_take_and_each_answers_for_several_jobs() {
+        // Jobs of twenty seconds: checking every second, as a fixed backoff starts, would
+        // spend most requests on jobs that cannot have finished.
+        let (account, write, read) = timed_account(|_| Duration::from_secs(20));
+        let jobs = 8 * MAX_JOBS_IN_FLIGHT;
+        let mut writer = BulkWriter::new(&read, &write, paused_poller());
+        let mut round = Round::default();
+        writer
+            .create_users(&mut round, users(jobs * BULK_LIMIT))
             .await
             .unwrap();
         let outcomes = writer.finish(round).await.unwrap();
-        assert_eq!(outcomes.len(), 30 * BULK_LIMIT);
-        // The first 25 jobs were polled before the 26th was submitted, in one request.
-        assert_eq!(
-            polled_at.lock().unwrap()[0],
-            (MAX_JOBS_IN_FLIGHT, MAX_JOBS_IN_FLIGHT)
+        assert_eq!(outcomes.len(), jobs * BULK_LIMIT);
+        let account = account.lock().unwrap();
+        assert!(
+            account.polls * 4 <= jobs,
+            "{} status requests for {jobs} jobs",
+            account.polls
         );
+        assert_eq!(account.most_in_flight, MAX_JOBS_IN_FLIGHT);
     }
 
     #[tokio::test]

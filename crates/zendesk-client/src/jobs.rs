@@ -251,6 +251,12 @@ impl JobPoller {
         Self { config }
     }
 
+    /// The timing this poller waits with, for callers that schedule their own checks (a
+    /// sliding window of jobs polls on its own cadence, bounded by the same delays).
+    pub fn config(&self) -> &PollConfig {
+        &self.config
+    }
+
     /// Waits until every job in `ids` is terminal and returns their statuses in the order of
     /// `ids` (duplicates in `ids` are answered once per occurrence).
     ///

@@ -2,6 +2,8 @@
 
 use std::time::{Duration, Instant};
 
+use rand::Rng;
+
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -1532,6 +1534,7 @@ impl Inner {
             self.next_job.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ self.next_job
         );
         self.next_job += 1;
+        let (starts, ends) = self.schedule_job(results.len());
         let job = Job {
             id: id.clone(),
             job_type,
@@ -1539,6 +1542,8 @@ impl Inner {
             results,
             polls_left: self.config.job_polls_before_complete,
             seen_completed: false,
+            starts,
+            ends,
         };
         let body = self.job_json(&job, false);
         self.jobs.insert(id.clone(), job);
@@ -1552,6 +1557,42 @@ impl Inner {
         r
     }
 
+    /// When a new job of `items` starts and ends: on the account's first free worker,
+    /// after the jobs submitted before it (see [`super::JobTiming`]).
+    fn schedule_job(&mut self, items: usize) -> (Instant, Instant) {
+        let now = Instant::now();
+        let timing = self.config.job_timing;
+        let nominal = timing.base + timing.per_item * u32::try_from(items).unwrap_or(u32::MAX);
+        let spread = timing.jitter.clamp(0.0, 1.0);
+        let factor = if spread > 0.0 {
+            self.job_rng.random_range(1.0 - spread..=1.0 + spread)
+        } else {
+            1.0
+        };
+        let duration = nominal.mul_f64(factor);
+        let concurrency = timing.concurrency.max(1);
+        self.workers.resize(concurrency, now);
+        let (worker, free) = self
+            .workers
+            .iter()
+            .copied()
+            .enumerate()
+            .min_by_key(|(_, free)| *free)
+            .unwrap_or((0, now));
+        let starts = free.max(now);
+        let ends = starts + duration;
+        if let Some(slot) = self.workers.get_mut(worker) {
+            *slot = ends;
+        }
+        let totals = &mut self.job_totals;
+        totals.jobs += 1;
+        totals.busy += duration;
+        if totals.first_submitted.is_none() {
+            totals.first_submitted = Some(now.duration_since(self.totals_since));
+        }
+        (starts, ends)
+    }
+
     fn job_json(&self, job: &Job, completed: bool) -> Value {
         let url = format!("{}/api/v2/job_statuses/{}.json", self.base_url, job.id);
         if completed {
@@ -1562,18 +1603,27 @@ impl Inner {
                 "results": job.results,
             })
         } else {
+            // A job that takes no time is only ever seen queued (the untimed simulator).
+            let status = if job.ends > job.starts && Instant::now() >= job.starts {
+                "working"
+            } else {
+                "queued"
+            };
             json!({
-                "id": job.id, "url": url, "status": "queued", "job_type": job.job_type,
+                "id": job.id, "url": url, "status": status, "job_type": job.job_type,
                 "total": job.total, "progress": null, "message": null, "results": null,
             })
         }
     }
 
-    /// A poll: `queued` while polls remain, then `completed`, which frees the in-flight slot.
+    /// A poll: `queued` or `working` while polls remain or the job's time has not passed,
+    /// then `completed`, which frees the in-flight slot.
     fn poll_job(&mut self, id: &str) -> Option<Value> {
         let job = self.jobs.get_mut(id)?;
         let completed = if job.polls_left > 0 {
             job.polls_left -= 1;
+            false
+        } else if Instant::now() < job.ends && !job.seen_completed {
             false
         } else {
             job.seen_completed = true;

@@ -9,6 +9,9 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
 use axum::Router;
 use serde_json::{Map, Value, json};
 
@@ -47,6 +50,8 @@ pub struct ZendeskSimConfig {
     pub user_write_limit_per_minute: Option<u32>,
     /// Polls of a job that still report `queued` before it reports `completed`.
     pub job_polls_before_complete: u32,
+    /// How long jobs take and how many run at once (none take any time by default).
+    pub job_timing: JobTiming,
     /// Email addresses Zendesk refuses (compared trimmed and lower-cased): a create, an
     /// update adding the address, or a new identity fails with 422 (a failed item in a
     /// bulk job) and Zendesk's wording "Email: … is not properly formatted".
@@ -78,6 +83,7 @@ impl Default for ZendeskSimConfig {
             rate_limit_window: Duration::from_secs(60),
             user_write_limit_per_minute: None,
             job_polls_before_complete: 1,
+            job_timing: JobTiming::default(),
             refused_emails: Vec::new(),
             max_organizations_per_user: MAX_ORGANIZATIONS_PER_USER,
             faults: FaultConfig::default(),
@@ -109,6 +115,7 @@ impl fmt::Debug for ZendeskSimConfig {
                 &self.user_write_limit_per_minute,
             )
             .field("job_polls_before_complete", &self.job_polls_before_complete)
+            .field("job_timing", &self.job_timing)
             .field("refused_emails", &self.refused_emails)
             .field(
                 "max_organizations_per_user",
@@ -121,6 +128,48 @@ impl fmt::Debug for ZendeskSimConfig {
     }
 }
 
+/// How long the simulator's background jobs take, the way Zendesk runs them: a job waits
+/// `queued` until one of the account's `concurrency` workers is free (first come, first
+/// served), then works for `base + per_item * items`, give or take `jitter`, then reports
+/// `completed`. The default takes no time, so tests that do not care stay fast.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct JobTiming {
+    /// Time every job takes, whatever its size.
+    pub base: Duration,
+    /// Time each item of a job adds.
+    pub per_item: Duration,
+    /// Spread of a job's duration, as a fraction of it: 0.25 makes a job take between 75%
+    /// and 125% of its nominal time (seeded, so runs repeat).
+    pub jitter: f64,
+    /// Jobs of the account that run at once; the others wait queued. Zendesk does not
+    /// document this number (only the cap of 30 queued or running jobs).
+    pub concurrency: usize,
+}
+
+impl Default for JobTiming {
+    fn default() -> Self {
+        Self {
+            base: Duration::ZERO,
+            per_item: Duration::ZERO,
+            jitter: 0.0,
+            concurrency: MAX_INFLIGHT_JOBS,
+        }
+    }
+}
+
+/// What the account's jobs cost so far, for a lower bound on a run's wall time.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct JobTotals {
+    /// Jobs submitted.
+    pub jobs: u64,
+    /// The sum of their durations (the time workers spent on them).
+    pub busy: Duration,
+    /// The concurrency they ran with.
+    pub concurrency: usize,
+    /// When the first job was submitted, measured from the last reset.
+    pub first_submitted: Option<Duration>,
+}
+
 /// A background job as the simulator tracks it.
 #[derive(Debug)]
 struct Job {
@@ -130,6 +179,9 @@ struct Job {
     results: Vec<Value>,
     polls_left: u32,
     seen_completed: bool,
+    /// When a worker takes the job up, and when it is done.
+    starts: Instant,
+    ends: Instant,
 }
 
 /// Jobs count as in flight until a poll has reported them completed.
@@ -146,6 +198,13 @@ struct Inner {
     jobs: HashMap<String, Job>,
     inflight: Vec<String>,
     next_job: u64,
+    /// When each of the account's job workers is next free.
+    workers: Vec<Instant>,
+    /// Jitter of job durations.
+    job_rng: StdRng,
+    /// What jobs cost since the last reset, and when that reset was.
+    job_totals: JobTotals,
+    totals_since: Instant,
     tokens: HashMap<String, Instant>,
     next_token: u64,
     next_request: u64,
@@ -186,6 +245,10 @@ impl ZendeskSim {
             jobs: HashMap::new(),
             inflight: Vec::new(),
             next_job: 1,
+            workers: Vec::new(),
+            job_rng: StdRng::seed_from_u64(0x5f2d),
+            job_totals: JobTotals::default(),
+            totals_since: Instant::now(),
             tokens: HashMap::new(),
             next_token: 1,
             next_request: 1,
@@ -289,11 +352,27 @@ impl ZendeskSim {
         lock(&self.inner).log.clone()
     }
 
-    /// Clears counters and the request log.
+    /// Clears counters, the request log and the job totals.
     pub fn reset_counts(&self) {
         let mut inner = lock(&self.inner);
         inner.counts = RequestCounts::default();
         inner.log.clear();
+        inner.job_totals = JobTotals::default();
+        inner.totals_since = Instant::now();
+    }
+
+    /// What the jobs submitted since start or the last [`ZendeskSim::reset_counts`] cost.
+    pub fn job_totals(&self) -> JobTotals {
+        let inner = lock(&self.inner);
+        JobTotals {
+            concurrency: inner.config.job_timing.concurrency.max(1),
+            ..inner.job_totals
+        }
+    }
+
+    /// Changes how long jobs take from now on.
+    pub fn set_job_timing(&self, timing: JobTiming) {
+        lock(&self.inner).config.job_timing = timing;
     }
 
     /// Jobs submitted but not yet seen completed by a poll.

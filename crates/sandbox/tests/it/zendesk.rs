@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use sandbox::{FaultConfig, HoldAnswers, RunningServer, ZendeskSim, ZendeskSimConfig};
+use sandbox::{FaultConfig, HoldAnswers, JobTiming, RunningServer, ZendeskSim, ZendeskSimConfig};
 use serde_json::{Value, json};
 
 use crate::{Answer, answer, client};
@@ -520,6 +520,48 @@ async fn bulk_job_is_queued_then_completed_with_per_item_results() {
         .get(&format!("/api/v2/job_statuses/show_many.json?ids={id}"))
         .await;
     assert_eq!(many.body["job_statuses"][0]["status"], "completed");
+}
+
+#[tokio::test]
+async fn timed_jobs_queue_behind_the_account_workers_and_complete_only_after_their_time() {
+    // An hour a job plus a minute an item, one worker: nothing can finish during the test,
+    // so what it sees does not depend on how fast it runs.
+    let zd = Zd::start(ZendeskSimConfig {
+        job_polls_before_complete: 0,
+        job_timing: JobTiming {
+            base: Duration::from_secs(3600),
+            per_item: Duration::from_secs(60),
+            jitter: 0.0,
+            concurrency: 1,
+        },
+        ..ZendeskSimConfig::default()
+    })
+    .await;
+    let mut ids = Vec::new();
+    for i in 0..2 {
+        let r = zd
+            .post(
+                "/api/v2/organizations/create_many",
+                json!({"organizations": [{"name": format!("Org {i}")}, {"name": format!("Org {i}b")}]}),
+            )
+            .await;
+        assert_eq!(r.status, 200);
+        ids.push(r.body["job_status"]["id"].as_str().expect("id").to_owned());
+    }
+    let many = zd
+        .get(&format!(
+            "/api/v2/job_statuses/show_many.json?ids={}",
+            ids.join(",")
+        ))
+        .await;
+    // The first job has the only worker; the second waits for it.
+    assert_eq!(many.body["job_statuses"][0]["status"], "working");
+    assert_eq!(many.body["job_statuses"][1]["status"], "queued");
+    assert_eq!(zd.sim.inflight_jobs(), 2);
+    let totals = zd.sim.job_totals();
+    assert_eq!(totals.jobs, 2);
+    assert_eq!(totals.busy, Duration::from_secs(2 * (3600 + 2 * 60)));
+    assert_eq!(totals.concurrency, 1);
 }
 
 #[tokio::test]

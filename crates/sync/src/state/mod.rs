@@ -30,7 +30,7 @@
 //! the previous version intact. A file written by a newer sfzd is refused with
 //! [`StateError::NewerSchema`] rather than misread.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
@@ -38,7 +38,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use domain::{Email, PersonObject, SalesforceId, UserId};
+use domain::{Email, OrganizationId, PersonObject, SalesforceId, UserId};
 use rusqlite::{
     Connection, OptionalExtension, Transaction, TransactionBehavior, params, params_from_iter,
 };
@@ -119,6 +119,17 @@ const MIGRATIONS: &[&str] = &[
         refused_at    TEXT NOT NULL,
         PRIMARY KEY (salesforce_id, subject)
     ) STRICT;
+    ",
+    // Version 4: memberships sfzd wrote or read, so an incremental run reads a user's
+    // memberships only when the rules ask about an organization not remembered here
+    // (Zendesk has no batched read of several users' memberships). A membership removed
+    // by hand in Zendesk is added again by the next --full run, which reads them all.
+    "
+    CREATE TABLE zendesk_memberships (
+        user_id         INTEGER NOT NULL,
+        organization_id INTEGER NOT NULL,
+        PRIMARY KEY (user_id, organization_id)
+    ) STRICT, WITHOUT ROWID;
     ",
 ];
 

@@ -72,6 +72,43 @@ impl StateStore {
         Ok(found)
     }
 
+    /// The memberships remembered for each of `users` that has any.
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::Sqlite`] if the read fails.
+    pub fn known_memberships(
+        &self,
+        users: &[UserId],
+    ) -> Result<HashMap<UserId, BTreeSet<OrganizationId>>, StateError> {
+        let mut found: HashMap<UserId, BTreeSet<OrganizationId>> = HashMap::new();
+        let ids: Vec<i64> = users
+            .iter()
+            .filter_map(|u| i64::try_from(u.0).ok())
+            .collect();
+        for chunk in ids.chunks(IN_LIST_CHUNK) {
+            let placeholders = vec!["?"; chunk.len()].join(", ");
+            let mut stmt = self.conn.prepare_cached(&format!(
+                "SELECT user_id, organization_id FROM zendesk_memberships WHERE user_id IN ({placeholders})"
+            ))?;
+            let rows = stmt.query_map(params_from_iter(chunk.iter()), |row| {
+                Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
+            })?;
+            for row in rows {
+                let (user, organization) = row?;
+                if let (Ok(user), Ok(organization)) =
+                    (u64::try_from(user), u64::try_from(organization))
+                {
+                    found
+                        .entry(UserId(user))
+                        .or_default()
+                        .insert(OrganizationId(organization));
+                }
+            }
+        }
+        Ok(found)
+    }
+
     /// Every remembered failure, oldest last failure first.
     ///
     /// # Errors

@@ -56,7 +56,7 @@ fn open_creates_the_file_and_migrates_from_empty() {
     let store = StateStore::open(&path).unwrap();
     assert!(path.exists());
     assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 3);
+    assert_eq!(SCHEMA_VERSION, 4);
     assert_eq!(
         table_names(&store),
         [
@@ -66,6 +66,7 @@ fn open_creates_the_file_and_migrates_from_empty() {
             "runs",
             "syncing_records",
             "watermarks",
+            "zendesk_memberships",
             "zendesk_users"
         ]
     );
@@ -156,6 +157,29 @@ fn a_version_1_file_is_migrated_and_keeps_its_state() {
         .zendesk_users(&[email("a@x.io"), email("c@x.io")])
         .unwrap();
     assert_eq!(users, HashMap::from([(email("a@x.io"), UserId(43))]));
+}
+
+#[test]
+fn memberships_are_remembered_once_per_user_and_organization() {
+    let (_dir, path) = temp_state();
+    let mut store = StateStore::open(&path).unwrap();
+    let (u1, u2) = (UserId(1), UserId(2));
+    write(&mut store, |tx| {
+        tx.remember_memberships(&[
+            (u1, OrganizationId(10)),
+            (u1, OrganizationId(11)),
+            (u2, OrganizationId(10)),
+        ])
+    });
+    // Seen again in a later chunk: no duplicate, no error.
+    write(&mut store, |tx| {
+        tx.remember_memberships(&[(u1, OrganizationId(10))])
+    });
+    let known = store.known_memberships(&[u1, UserId(3)]).unwrap();
+    assert_eq!(
+        known,
+        HashMap::from([(u1, BTreeSet::from([OrganizationId(10), OrganizationId(11)]))])
+    );
 }
 
 #[test]

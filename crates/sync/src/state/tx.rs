@@ -75,6 +75,34 @@ impl StateTx<'_> {
         Ok(())
     }
 
+    /// Remembers memberships seen in Zendesk or written to it.
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::Sqlite`] if the write fails, [`StateError::InvalidValue`] for an id
+    /// SQLite cannot hold.
+    pub fn remember_memberships(
+        &self,
+        entries: &[(UserId, OrganizationId)],
+    ) -> Result<(), StateError> {
+        let mut stmt = self.tx.prepare_cached(
+            "INSERT OR IGNORE INTO zendesk_memberships (user_id, organization_id) VALUES (?1, ?2)",
+        )?;
+        for (user, organization) in entries {
+            let id = |value: u64, what: &'static str| {
+                i64::try_from(value).map_err(|_| StateError::InvalidValue {
+                    what,
+                    value: value.to_string(),
+                })
+            };
+            stmt.execute(params![
+                id(user.0, "zendesk user id")?,
+                id(organization.0, "zendesk organization id")?
+            ])?;
+        }
+        Ok(())
+    }
+
     /// Remembers the Zendesk user of each email.
     ///
     /// # Errors
