@@ -300,12 +300,6 @@ impl Inner {
     fn rate_limited(&mut self) -> Option<u64> {
         let limit = self.config.rate_limit_per_minute? as usize;
         let now = Instant::now();
-        if self.script.budget_spent_now() {
-            // Another client's requests, made just now, fill the window.
-            while self.window.len() < limit {
-                self.window.push_back(now);
-            }
-        }
         let window = self.config.rate_limit_window;
         while self
             .window
@@ -313,6 +307,13 @@ impl Inner {
             .is_some_and(|t| now.duration_since(*t) >= window)
         {
             self.window.pop_front();
+        }
+        if self.script.budget_spent_now() {
+            // Another client's requests, made just now, fill the window (after the old
+            // ones left it, so the budget is spent whatever came before).
+            while self.window.len() < limit {
+                self.window.push_back(now);
+            }
         }
         if self.window.len() >= limit {
             let oldest = self.window.front().copied().unwrap_or(now);
