@@ -159,12 +159,12 @@ impl Run<'_, '_> {
             .await?;
         failures.failures.extend(membership_failures);
         if !taken.is_empty() {
+            let taken: Vec<&domain::GroupPlan> = taken.iter().map(|i| &plans[*i]).collect();
             let resolved_plans = self
                 .resolve_taken_emails(
                     pass,
                     &groups,
                     &relations,
-                    &plans,
                     &taken,
                     &mut failures,
                     &mut written,
@@ -228,19 +228,17 @@ impl Run<'_, '_> {
     /// Creates Zendesk refused because the email belongs to a user already: the emails are
     /// searched again (matching every email identity) and each group is planned and written
     /// against the user found, in this run. Returns the new plans.
-    #[allow(clippy::too_many_arguments)]
     async fn resolve_taken_emails(
         &mut self,
         pass: &mut PeoplePass<'_>,
         groups: &[EmailGroup],
         relations: &[domain::Relation],
-        plans: &[domain::GroupPlan],
-        taken: &[usize],
+        taken: &[&domain::GroupPlan],
         failures: &mut ChunkFailures,
         written: &mut Written,
     ) -> Result<Vec<domain::GroupPlan>, SyncError> {
         let kind = RecordKind::person(pass.settings.object());
-        let emails: Vec<Email> = taken.iter().map(|i| plans[*i].email.clone()).collect();
+        let emails: Vec<Email> = taken.iter().map(|plan| plan.email.clone()).collect();
         let users =
             Directory::search(self.engine.zendesk, &self.options().mapping, &emails).await?;
         tracing::info!(
@@ -250,8 +248,7 @@ impl Run<'_, '_> {
         );
         let mut retry_groups = Vec::new();
         let mut remembered = HashMap::new();
-        for index in taken {
-            let plan = &plans[*index];
+        for plan in taken {
             if users.contains_key(&plan.email) {
                 if let Some(group) = groups.iter().find(|g| g.email == plan.email) {
                     retry_groups.push(group.clone());
