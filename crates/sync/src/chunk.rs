@@ -336,7 +336,7 @@ impl Run<'_, '_> {
         }
         let mut need: Vec<_> = need.into_iter().collect();
         need.sort();
-        let known = if pass.memberships.per_user() {
+        let known = if pass.memberships.uses_remembered() {
             let users: Vec<UserId> = need.iter().map(|(u, _)| *u).collect();
             state.known_memberships(&users)?
         } else {

@@ -10,7 +10,7 @@ use zendesk_client::ZendeskError;
 
 use crate::apply::SubmittedChunk;
 use crate::chunk::{PendingMembership, refusal_reason};
-use crate::directory::{Directory, Memberships};
+use crate::directory::{Directory, DirectoryError, Memberships, UserIndex};
 use crate::report::RunMode;
 use crate::run::{Run, SyncError};
 use crate::staging::Staging;
@@ -60,7 +60,7 @@ impl Run<'_, '_> {
 
         // 2. How the Zendesk side is read.
         let email_count = staging.email_count()?;
-        let (directory, memberships) = self.choose_directory(email_count).await?;
+        let (directory, memberships) = self.choose_directory(state, email_count).await?;
         let mut pass = PeoplePass {
             settings,
             directory,
@@ -196,13 +196,16 @@ impl Run<'_, '_> {
     }
 
     /// Reads every user through the export on a full run when that costs fewer calls than
-    /// one search per email (1,000 users a call), else searches and reads by id.
+    /// one search per email (1,000 users a call), and remembers every email's user in the
+    /// state file; else reads remembered users by id and searches the rest (none, once a
+    /// full run remembered the whole account, unless this is a dry run).
     async fn choose_directory(
         &mut self,
+        state: &mut StateStore,
         email_count: u64,
     ) -> Result<(Directory, Memberships), SyncError> {
         let zd = self.engine.zendesk;
-        let mut export = self.full()
+        let export = self.full()
             && email_count > 0
             && match zd.count_users().await {
                 Ok(Some(users)) => users / 1000 < email_count,
@@ -210,27 +213,69 @@ impl Run<'_, '_> {
                 Err(err) if err.is_retryable() => return Err(err.into()),
                 Err(_) => true,
             };
-        let directory = if export {
+        if export {
+            let read_at = Utc::now();
             match Directory::load(zd, &self.options().mapping).await {
-                Ok(directory) => directory,
+                Ok(Directory::Indexed(index)) => {
+                    if self.commits() {
+                        remember_directory(state, &index, read_at)?;
+                    }
+                    return Ok((Directory::Indexed(index), Memberships::Account(None)));
+                }
+                Ok(directory) => return Ok((directory, Memberships::Account(None))),
                 // Without access to the export the run still works, one search per email.
-                Err(ZendeskError::NotFound { .. } | ZendeskError::Forbidden { .. }) => {
+                Err(DirectoryError::Zendesk(
+                    ZendeskError::NotFound { .. } | ZendeskError::Forbidden { .. },
+                )) => {
                     self.report.warn_once(
                         "the Zendesk incremental user export is not available to these credentials: users are looked up one search per email (more API calls)",
                     );
-                    export = false;
-                    Directory::Search
                 }
                 Err(err) => return Err(err.into()),
             }
+        }
+        // An incremental run that writes lets Zendesk's answers to its writes say what the
+        // state file does not remember. A dry run cannot learn by writing, and a full run
+        // is the one that checks everything again, so both ask Zendesk first.
+        if self.commits() && !self.full() {
+            let unknown_is_absent = state.zendesk_directory_read_at()?.is_some();
+            Ok((
+                Directory::Search { unknown_is_absent },
+                Memberships::Remembered,
+            ))
         } else {
-            Directory::Search
-        };
-        let memberships = if export {
-            Memberships::Account(None)
-        } else {
-            Memberships::PerUser
-        };
-        Ok((directory, memberships))
+            Ok((
+                Directory::Search {
+                    unknown_is_absent: false,
+                },
+                Memberships::PerUser,
+            ))
+        }
     }
+}
+
+/// Replaces the users the state file remembers with every user the export read, page by
+/// page. Until the last page is stored, the file says the account was not read, so a run
+/// stopped half way leaves later runs searching what they do not find, as before.
+fn remember_directory(
+    state: &mut StateStore,
+    index: &UserIndex,
+    read_at: chrono::DateTime<Utc>,
+) -> Result<(), SyncError> {
+    const PAGE: usize = 10_000;
+    state.transaction(|tx| tx.forget_zendesk_directory())?;
+    let mut after: Option<Email> = None;
+    loop {
+        let page = index
+            .user_ids(after.as_ref(), PAGE)
+            .map_err(DirectoryError::from)?;
+        let Some((last, _)) = page.last() else { break };
+        after = Some(last.clone());
+        state.transaction(|tx| tx.set_zendesk_users(&page))?;
+        if page.len() < PAGE {
+            break;
+        }
+    }
+    state.transaction(|tx| tx.set_zendesk_directory_read(read_at))?;
+    Ok(())
 }

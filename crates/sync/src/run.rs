@@ -43,6 +43,15 @@ pub enum SyncError {
     Interrupted,
 }
 
+impl From<crate::directory::DirectoryError> for SyncError {
+    fn from(err: crate::directory::DirectoryError) -> Self {
+        match err {
+            crate::directory::DirectoryError::Zendesk(err) => Self::Zendesk(err),
+            crate::directory::DirectoryError::Index(err) => Self::Staging(StagingError::from(err)),
+        }
+    }
+}
+
 impl SyncError {
     /// Whether the run could not start because of its configuration (exit status 2).
     pub fn is_configuration(&self) -> bool {

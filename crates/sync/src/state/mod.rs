@@ -131,6 +131,16 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (user_id, organization_id)
     ) STRICT, WITHOUT ROWID;
     ",
+    // Version 5: when a full run last read every active Zendesk user (with all its emails)
+    // into `zendesk_users`. While set, an incremental run takes an email the file does not
+    // remember to have no user instead of searching it; if Zendesk says otherwise, the
+    // create is refused ("already being used") and the run searches then.
+    "
+    CREATE TABLE zendesk_directory (
+        id      INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),
+        read_at TEXT NOT NULL
+    ) STRICT;
+    ",
 ];
 
 /// The schema version this build writes and reads.

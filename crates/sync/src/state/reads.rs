@@ -57,6 +57,24 @@ impl StateStore {
         Ok(found)
     }
 
+    /// When a full run last read every active Zendesk user into the remembered users, if
+    /// one did since they were last forgotten.
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::Sqlite`] or [`StateError::Decode`] on a damaged file.
+    pub fn zendesk_directory_read_at(&self) -> Result<Option<DateTime<Utc>>, StateError> {
+        let at: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT read_at FROM zendesk_directory WHERE id = 1",
+                [],
+                |row| row.get(0),
+            )
+            .optional()?;
+        at.as_deref().map(parse_time).transpose()
+    }
+
     /// The Zendesk user remembered for each of `emails` that has one.
     ///
     /// # Errors

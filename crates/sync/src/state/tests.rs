@@ -56,7 +56,7 @@ fn open_creates_the_file_and_migrates_from_empty() {
     let store = StateStore::open(&path).unwrap();
     assert!(path.exists());
     assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 4);
+    assert_eq!(SCHEMA_VERSION, 5);
     assert_eq!(
         table_names(&store),
         [
@@ -66,6 +66,7 @@ fn open_creates_the_file_and_migrates_from_empty() {
             "runs",
             "syncing_records",
             "watermarks",
+            "zendesk_directory",
             "zendesk_memberships",
             "zendesk_users"
         ]
@@ -157,6 +158,22 @@ fn a_version_1_file_is_migrated_and_keeps_its_state() {
         .zendesk_users(&[email("a@x.io"), email("c@x.io")])
         .unwrap();
     assert_eq!(users, HashMap::from([(email("a@x.io"), UserId(43))]));
+}
+
+#[test]
+fn forgetting_the_zendesk_directory_forgets_its_users_and_when_it_was_read() {
+    let (_dir, path) = temp_state();
+    let mut store = StateStore::open(&path).unwrap();
+    assert_eq!(store.zendesk_directory_read_at().unwrap(), None);
+    let at = Utc::now();
+    write(&mut store, |tx| {
+        tx.set_zendesk_users(&[(email("a@x.io"), UserId(42))])?;
+        tx.set_zendesk_directory_read(at)
+    });
+    assert_eq!(store.zendesk_directory_read_at().unwrap(), Some(at));
+    write(&mut store, |tx| tx.forget_zendesk_directory());
+    assert_eq!(store.zendesk_directory_read_at().unwrap(), None);
+    assert!(store.zendesk_users(&[email("a@x.io")]).unwrap().is_empty());
 }
 
 #[test]

@@ -103,6 +103,32 @@ impl StateTx<'_> {
         Ok(())
     }
 
+    /// Forgets every remembered Zendesk user and when they were all read: a full run is
+    /// about to read them all again.
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::Sqlite`] if the write fails.
+    pub fn forget_zendesk_directory(&self) -> Result<(), StateError> {
+        self.tx.execute("DELETE FROM zendesk_directory", [])?;
+        self.tx.execute("DELETE FROM zendesk_users", [])?;
+        Ok(())
+    }
+
+    /// Notes that every active Zendesk user was read into the remembered users at `at`.
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::Sqlite`] if the write fails.
+    pub fn set_zendesk_directory_read(&self, at: DateTime<Utc>) -> Result<(), StateError> {
+        self.tx.execute(
+            "INSERT INTO zendesk_directory (id, read_at) VALUES (1, ?1)
+             ON CONFLICT (id) DO UPDATE SET read_at = excluded.read_at",
+            [format_time(at)],
+        )?;
+        Ok(())
+    }
+
     /// Remembers the Zendesk user of each email.
     ///
     /// # Errors

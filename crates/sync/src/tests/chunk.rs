@@ -135,3 +135,48 @@ async fn plans_are_sorted_into_creates_updates_and_memberships() {
     // Bob's write was a membership only: his user is counted unchanged.
     assert_eq!(report.users.unchanged, 1);
 }
+
+#[tokio::test]
+async fn an_incremental_run_writes_a_membership_it_does_not_remember_instead_of_listing() {
+    // Bob's default is Beta; Acme, his account's organization, is already his too, but no
+    // earlier run saw it. Listing his memberships would cost a call per user: the run
+    // writes it and counts Zendesk's "already a member" as present.
+    let zendesk = linked_accounts()
+        .user(2, "bob@example.com", Some(60))
+        .membership(2, 50);
+    let world = World::new(
+        Salesforce::new().answer("FROM Account", accounts()).answer(
+            "FROM Contact",
+            vec![contact(2, "bob@example.com", Some(1), 2)],
+        ),
+        zendesk,
+        with_memberships(),
+    );
+    let mut state = state();
+    state
+        .transaction(|tx| {
+            tx.set_watermark(
+                crate::state::Watermark::People(domain::PersonObject::Contact),
+                crate::testkit::day(1),
+            )?;
+            tx.set_watermark(crate::state::Watermark::Accounts, crate::testkit::day(1))
+        })
+        .unwrap();
+
+    let outcome = world.run(&mut state).await;
+
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    assert_eq!(world.zendesk.memberships_listed_for(), Vec::<u64>::new());
+    assert_eq!(world.zendesk.calls_to("list_memberships_page"), 0);
+    assert_eq!(world.zendesk.membership_writes().len(), 1);
+    assert_eq!(outcome.report.memberships.already_present, 1);
+    assert_eq!(outcome.report.memberships.created, 0);
+    assert!(
+        outcome.report.errors.is_empty(),
+        "{:?}",
+        outcome.report.errors
+    );
+    // Remembered now: the next run neither lists nor writes it.
+    let known = state.known_memberships(&[domain::UserId(2)]).unwrap();
+    assert!(known[&domain::UserId(2)].contains(&domain::OrganizationId(50)));
+}

@@ -212,3 +212,104 @@ async fn the_first_run_with_secondary_relationships_writes_them_after_the_whole_
     );
     assert_eq!(state.watermark(Watermark::Relations).unwrap(), Some(day(5)));
 }
+
+#[tokio::test]
+async fn a_full_run_that_reads_the_export_remembers_every_user_of_the_account() {
+    // Zed is in Zendesk but in no Salesforce record: remembered all the same, so a later
+    // contact with his email is known to be his without a search.
+    let world = World::new(
+        three_contacts(),
+        existing_users().user(9, "zed@example.com", None),
+        users_only(),
+    );
+    let mut state = state();
+
+    let outcome = world.run(&mut state).await;
+
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    assert!(state.zendesk_directory_read_at().unwrap().is_some());
+    let zed = super::email("zed@example.com");
+    assert_eq!(
+        state.zendesk_users(std::slice::from_ref(&zed)).unwrap()[&zed],
+        domain::UserId(9)
+    );
+
+    // A dry run reads the same way but leaves the state file alone.
+    let mut dry_state = crate::testkit::state();
+    let dry = world.dry_run(&mut dry_state).await;
+    assert!(dry.error.is_none(), "{:?}", dry.error);
+    assert!(dry_state.zendesk_directory_read_at().unwrap().is_none());
+}
+
+/// A state file whose full run read the whole account (Ann and Bob) and synced up to day 1.
+fn after_a_full_read() -> crate::StateStore {
+    let mut state = state();
+    state
+        .transaction(|tx| {
+            tx.set_watermark(CONTACTS, day(1))?;
+            tx.set_zendesk_users(&[
+                (super::email("ann@example.com"), domain::UserId(1)),
+                (super::email("bob@example.com"), domain::UserId(2)),
+            ])?;
+            tx.set_zendesk_directory_read(day(1))
+        })
+        .unwrap();
+    state
+}
+
+#[tokio::test]
+async fn after_a_full_read_an_incremental_run_searches_no_email_it_does_not_remember() {
+    let world = World::new(three_contacts(), existing_users(), users_only());
+    let mut state = after_a_full_read();
+
+    let outcome = world.run(&mut state).await;
+
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    assert_eq!(world.zendesk.calls_to("search_users_by_email"), 0);
+    assert_eq!(world.zendesk.calls_to("show_many_users"), 1);
+    assert_eq!(outcome.report.users.created, 1);
+
+    // A dry run cannot learn from a refused create: it searches what it does not know.
+    let dry_world = World::new(three_contacts(), existing_users(), users_only());
+    let mut dry_state = after_a_full_read();
+    let dry = dry_world.dry_run(&mut dry_state).await;
+    assert!(dry.error.is_none(), "{:?}", dry.error);
+    assert_eq!(dry_world.zendesk.calls_to("search_users_by_email"), 1);
+}
+
+#[tokio::test]
+async fn a_user_created_in_zendesk_after_the_full_read_is_found_through_the_refused_create() {
+    // Cat wrote to support after the full run: Zendesk made her a user the state file
+    // does not know. The run plans a create, Zendesk refuses it, the run finds her.
+    let world = World::new(
+        three_contacts(),
+        existing_users().unseen_user(3, "cat@example.com", None),
+        users_only(),
+    );
+    let mut state = after_a_full_read();
+
+    let outcome = world.run(&mut state).await;
+
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    assert!(
+        outcome.report.errors.is_empty(),
+        "{:?}",
+        outcome.report.errors
+    );
+    assert_eq!(world.zendesk.calls_to("search_users_by_email"), 1);
+    assert_eq!(
+        world
+            .zendesk
+            .users()
+            .iter()
+            .filter(|u| u.email.as_deref() == Some("cat@example.com"))
+            .count(),
+        1,
+        "no second user for cat@"
+    );
+    let cat = super::email("cat@example.com");
+    assert_eq!(
+        state.zendesk_users(std::slice::from_ref(&cat)).unwrap()[&cat],
+        domain::UserId(3)
+    );
+}
