@@ -142,11 +142,13 @@ impl Run<'_, '_> {
                         .skip(skip.salesforce_id.to_string(), skip.reason.to_string());
                 }
                 OrganizationDecision::Act(action) => {
-                    self.plan_line(
-                        describe_org_action(&action),
-                        &[action.rule()],
-                        vec![action.account().to_string()],
-                    );
+                    if self.wants_plan_lines() {
+                        self.plan_line(
+                            describe_org_action(&action),
+                            &[action.rule()],
+                            vec![action.account().to_string()],
+                        );
+                    }
                     let (account, organization, update) = match action {
                         OrganizationAction::Create { account, fields } => {
                             let new = mapping::new_organization(&account, &fields);

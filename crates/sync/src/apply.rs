@@ -172,7 +172,13 @@ impl Run<'_, '_> {
                 .await?;
             plans.extend(resolved_plans);
         }
-        pass.created_users.extend(written.created);
+        // Only the users that deferred secondary memberships wait for are kept for the rest
+        // of the run: the others would make memory grow with every user created.
+        for (email, user) in &written.created {
+            if pass.awaited_users.contains(email) {
+                pass.created_users.insert(email.clone(), *user);
+            }
+        }
         let confirmed = std::mem::take(&mut self.confirmed_memberships);
 
         if !self.commits() {
@@ -204,7 +210,7 @@ impl Run<'_, '_> {
             .filter_map(|p| {
                 let id = match &p.user {
                     UserRef::Existing(id) => *id,
-                    UserRef::New(email) => *pass.created_users.get(email)?,
+                    UserRef::New(email) => *written.created.get(email)?,
                 };
                 Some((p.email.clone(), id))
             })

@@ -373,7 +373,7 @@ impl Run<'_, '_> {
                 .count();
             self.report.memberships.already_present += present as u64;
             let mut lines = Vec::new();
-            {
+            if self.wants_plan_lines() {
                 let links = &self.links;
                 let org_name = |o: OrganizationId| links.name(o);
                 for note in &plan.notes {
@@ -458,6 +458,9 @@ impl Run<'_, '_> {
                             continue;
                         }
                         if *rule == Rule::SecondaryRelationship && pass.defer_secondary {
+                            if let UserRef::New(email) = &pending.user {
+                                pass.awaited_users.insert(email.clone());
+                            }
                             pass.deferred.push(pending);
                         } else if matches!(user, UserRef::New(_)) {
                             chunk.later.push(pending);

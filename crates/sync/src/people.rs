@@ -2,7 +2,7 @@
 //! then chunk by chunk plan, write and commit; the first run with secondary relationships
 //! writes them after its complete primary pass. Watermarks move when the phase finished.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::Utc;
 use domain::{EffectiveSettings, Email, UserId, UserRef, group_by_email};
@@ -27,8 +27,10 @@ pub(crate) struct PeoplePass<'s> {
     pub(crate) defer_secondary: bool,
     /// The memberships waiting for it.
     pub(crate) deferred: Vec<PendingMembership>,
-    /// Users created in this run, by email.
+    /// Users created in this run that deferred memberships wait for, by email.
     pub(crate) created_users: HashMap<Email, UserId>,
+    /// The emails of users to be created that deferred memberships wait for.
+    pub(crate) awaited_users: HashSet<Email>,
 }
 
 impl Run<'_, '_> {
@@ -68,6 +70,7 @@ impl Run<'_, '_> {
             defer_secondary: secondary && !state.primary_pass_complete(object)?,
             deferred: Vec::new(),
             created_users: HashMap::new(),
+            awaited_users: HashSet::new(),
         };
 
         // 3. Chunk by chunk: plan, write, commit. A chunk's writes are submitted before the

@@ -350,6 +350,12 @@ impl Run<'_, '_> {
     }
 
     /// Adds a line to the dry run's plan; a real run logs it at debug level.
+    /// Whether plan lines are kept (a dry run) or logged (debug level): describing every
+    /// action of a large run costs CPU that nobody reads otherwise.
+    pub(crate) fn wants_plan_lines(&self) -> bool {
+        self.report.dry_run || tracing::enabled!(tracing::Level::DEBUG)
+    }
+
     pub(crate) fn plan_line(
         &mut self,
         action: String,
