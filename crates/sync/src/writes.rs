@@ -6,6 +6,7 @@
 //! fall back to single calls.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -14,6 +15,8 @@ use zendesk_client::{
     ApiWarning, BULK_LIMIT, ItemOutcome, JobPoller, JobStatus, NewMembership, NewOrganization,
     NewUser, OrganizationUpdate, PollConfig, UserUpdate, ZendeskError, ZendeskRead, ZendeskWrite,
 };
+
+use crate::run::{NoProgress, Progress};
 
 /// The kind of record a write was for, to name the mapping a dropped key came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -234,6 +237,8 @@ pub struct BulkWriter<'a> {
     window: Box<Window>,
     bulk_users_disabled: bool,
     dropped: BTreeSet<DroppedKey>,
+    /// Told the number of jobs in flight whenever it changes.
+    progress: Arc<dyn Progress>,
 }
 
 /// Submits one bulk job per batch of a kind, recording refused batches as failed items.
@@ -283,7 +288,15 @@ impl<'a> BulkWriter<'a> {
             poll,
             bulk_users_disabled: false,
             dropped: BTreeSet::new(),
+            progress: Arc::new(NoProgress),
         }
+    }
+
+    /// Reports the number of jobs in flight to `progress` each time a job is submitted and
+    /// each time status checks find jobs finished or given up on.
+    pub fn with_progress(mut self, progress: Arc<dyn Progress>) -> Self {
+        self.progress = progress;
+        self
     }
 
     /// Keys Zendesk dropped from this run's writes (each once), for the report's
@@ -321,6 +334,7 @@ impl<'a> BulkWriter<'a> {
             let now = self.poll.clock.now();
             self.window.pending.push((job.job_id.clone(), now));
             self.window.peak = self.window.peak.max(self.window.pending.len());
+            self.progress.jobs_in_flight(self.window.pending.len());
         }
         round.submitted.push(job);
     }
@@ -522,8 +536,20 @@ impl<'a> BulkWriter<'a> {
     }
 
     /// Sleeps until the next status check is due, then asks for every pending job at once
-    /// and moves the finished ones out of the window.
+    /// and moves the finished ones out of the window; reports the jobs left in flight when
+    /// their number changed.
     async fn poll_once(&mut self) -> Result<(), Fatal> {
+        let before = self.window.pending.len();
+        let result = self.check_pending().await;
+        let after = self.window.pending.len();
+        if after != before {
+            self.progress.jobs_in_flight(after);
+        }
+        result
+    }
+
+    /// The work of [`Self::poll_once`]: one round of status checks.
+    async fn check_pending(&mut self) -> Result<(), Fatal> {
         let clock = self.poll.clock.clone();
         let Some(due) = self.window.next_poll(&self.poll) else {
             return Ok(());
@@ -919,6 +945,55 @@ mod tests {
             outcomes[BULK_LIMIT + 7],
             (BULK_LIMIT + 7, Outcome::Done(Some(1007)))
         );
+        assert_eq!(writer.in_flight(), 0);
+    }
+
+    /// Every number of jobs in flight the writer reported, in order.
+    #[derive(Default)]
+    struct Reported(std::sync::Mutex<Vec<usize>>);
+
+    impl Progress for Reported {
+        fn phase(&self, _name: &str, _total: Option<u64>) {}
+        fn advance(&self, _done: u64) {}
+        fn jobs_in_flight(&self, jobs: usize) {
+            self.0.lock().unwrap().push(jobs);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn jobs_in_flight_are_reported_as_they_rise_and_fall_back_to_zero() {
+        // Jobs of two to four seconds: slots free at different times.
+        let (account, write, read) = timed_account(|n| Duration::from_secs(2 + (n % 3) as u64));
+        let jobs = 2 * MAX_JOBS_IN_FLIGHT + 5;
+        let reported = Arc::new(Reported::default());
+        let mut writer =
+            BulkWriter::new(&read, &write, paused_poller()).with_progress(reported.clone());
+        let mut round = Round::default();
+        writer
+            .create_users(&mut round, users(jobs * BULK_LIMIT))
+            .await
+            .unwrap();
+        let outcomes = writer.finish(round).await.unwrap();
+        assert_eq!(outcomes.len(), jobs * BULK_LIMIT);
+
+        let reports = reported.0.lock().unwrap().clone();
+        // The window fills one submission at a time, up to its limit and never past it.
+        let filling: Vec<usize> = (1..=MAX_JOBS_IN_FLIGHT).collect();
+        assert_eq!(reports[..MAX_JOBS_IN_FLIGHT], filling[..]);
+        assert_eq!(reports.iter().max(), Some(&MAX_JOBS_IN_FLIGHT));
+        // A report is made only on a change: each submission raises the count by one, and
+        // status checks that find jobs finished lower it, before the end too.
+        assert!(reports.windows(2).all(|w| w[0] != w[1]), "{reports:?}");
+        let rises = 1 + reports.windows(2).filter(|w| w[1] > w[0]).count();
+        assert_eq!(rises, account.lock().unwrap().submitted.len());
+        let last_submission =
+            reports.len() - 1 - reports.windows(2).rev().position(|w| w[1] > w[0]).unwrap();
+        assert!(
+            reports[..last_submission].windows(2).any(|w| w[1] < w[0]),
+            "slots freed while jobs were still being submitted: {reports:?}"
+        );
+        // All finished: the last report says none is in flight.
+        assert_eq!(reports.last(), Some(&0));
         assert_eq!(writer.in_flight(), 0);
     }
 
