@@ -190,6 +190,11 @@ impl Run<'_, '_> {
             }
         }
 
+        // Accounts without a write are done; the others as their jobs finish.
+        let writes = (creates.len() + updates.len()) as u64;
+        let progress = self.engine.progress.clone();
+        progress.advance((accounts.len() as u64).saturating_sub(writes));
+        self.writer.advance_per_item(true);
         let mut batch = Batch::default();
         self.writer
             .create_organizations(&mut batch, creates)
@@ -200,6 +205,10 @@ impl Run<'_, '_> {
         let mut failures = Vec::new();
         let mut succeeded = Vec::new();
         let mut outcomes = self.writer.finish(batch).await?;
+        self.writer.advance_per_item(false);
+        if self.writer.is_dry_run() {
+            progress.advance(writes);
+        }
         // Creates refused because the name is taken may be our own, submitted again after a
         // dropped connection, or an organization created meanwhile: look them up now.
         let taken: Vec<SalesforceId> = outcomes
@@ -249,7 +258,6 @@ impl Run<'_, '_> {
                 }
             }
         }
-        self.engine.progress.advance(accounts.len() as u64);
         if self.commits() {
             state.transaction(|tx| {
                 tx.record_failures(&failures)?;

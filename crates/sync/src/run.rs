@@ -103,8 +103,8 @@ pub trait Progress: Send + Sync {
     /// A phase starts (`organizations`, `users`, `memberships`), with the number of its
     /// records when known.
     fn phase(&self, name: &str, total: Option<u64>);
-    /// `done` more records of the phase are finished (written and committed, or found
-    /// unchanged).
+    /// `done` more records of the phase are finished: written (a chunk of email groups
+    /// once committed; an organization once its job finished) or found to need no write.
     fn advance(&self, done: u64);
     /// The number of bulk jobs submitted to Zendesk and not yet seen finished changed to
     /// `jobs`: called when a job is submitted and when status checks find jobs finished.

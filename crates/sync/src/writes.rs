@@ -239,6 +239,10 @@ pub struct BulkWriter<'a> {
     dropped: BTreeSet<DroppedKey>,
     /// Told the number of jobs in flight whenever it changes.
     progress: Arc<dyn Progress>,
+    /// Whether items advance the progress as their outcomes become known.
+    advance_per_item: bool,
+    /// Items of jobs in flight still to advance the progress by, per job.
+    unreported: HashMap<String, u64>,
 }
 
 /// Submits one bulk job per batch of a kind, recording refused batches as failed items.
@@ -265,6 +269,7 @@ macro_rules! submit_batches {
                 Err(err) if is_fatal(&err) => return Err(err),
                 Err(err) => {
                     let message = describe(&err);
+                    $self.items_known(batch.len());
                     $round.outcomes.extend(
                         batch
                             .into_iter()
@@ -289,6 +294,23 @@ impl<'a> BulkWriter<'a> {
             bulk_users_disabled: false,
             dropped: BTreeSet::new(),
             progress: Arc::new(NoProgress),
+            advance_per_item: false,
+            unreported: HashMap::new(),
+        }
+    }
+
+    /// While `on`, every item submitted advances the progress by one record when its outcome
+    /// becomes known: its job seen finished or given up on, or its batch refused whole. A
+    /// phase whose records are one write each (organizations) then moves, and its time left
+    /// is measured, while its jobs run rather than once they all have.
+    pub fn advance_per_item(&mut self, on: bool) {
+        self.advance_per_item = on;
+    }
+
+    /// Advances the progress by `items` outcomes learnt, when items count.
+    fn items_known(&self, items: usize) {
+        if self.advance_per_item && items > 0 {
+            self.progress.advance(items as u64);
         }
     }
 
@@ -330,7 +352,13 @@ impl<'a> BulkWriter<'a> {
 
     /// Records a submitted job in its batch and, unless already finished, in the window.
     fn submitted<K>(&mut self, round: &mut Round<K>, job: Submitted<K>) {
-        if job.finished.is_none() {
+        if job.finished.is_some() {
+            self.items_known(job.keys.len());
+        } else {
+            if self.advance_per_item {
+                self.unreported
+                    .insert(job.job_id.clone(), job.keys.len() as u64);
+            }
             let now = self.poll.clock.now();
             self.window.pending.push((job.job_id.clone(), now));
             self.window.peak = self.window.peak.max(self.window.pending.len());
@@ -382,6 +410,7 @@ impl<'a> BulkWriter<'a> {
                 Err(err) if is_fatal(&err) => return Err(err),
                 Err(err) => {
                     let message = describe(&err);
+                    self.items_known(batch.len());
                     round.outcomes.extend(
                         batch
                             .into_iter()
@@ -401,6 +430,7 @@ impl<'a> BulkWriter<'a> {
                 Err(err) => single_outcome(&err),
             };
             round.outcomes.push((key, outcome));
+            self.items_known(1);
         }
         Ok(())
     }
@@ -544,6 +574,19 @@ impl<'a> BulkWriter<'a> {
         let after = self.window.pending.len();
         if after != before {
             self.progress.jobs_in_flight(after);
+            // The items of jobs that left the window (finished or given up on) are known.
+            let pending = &self.window.pending;
+            let mut known = 0;
+            self.unreported.retain(|id, items| {
+                let in_flight = pending.iter().any(|(p, _)| p == id);
+                if !in_flight {
+                    known += *items;
+                }
+                in_flight
+            });
+            if known > 0 {
+                self.progress.advance(known);
+            }
         }
         result
     }
@@ -948,13 +991,20 @@ mod tests {
         assert_eq!(writer.in_flight(), 0);
     }
 
-    /// Every number of jobs in flight the writer reported, in order.
+    /// Every number of jobs in flight the writer reported, and every advance, in order.
     #[derive(Default)]
-    struct Reported(std::sync::Mutex<Vec<usize>>);
+    struct Reported(
+        std::sync::Mutex<Vec<usize>>,
+        std::sync::Mutex<Vec<(usize, u64)>>,
+    );
 
     impl Progress for Reported {
         fn phase(&self, _name: &str, _total: Option<u64>) {}
-        fn advance(&self, _done: u64) {}
+        fn advance(&self, done: u64) {
+            // With the number of job reports before it, to tell when it came.
+            let jobs = self.0.lock().unwrap().len();
+            self.1.lock().unwrap().push((jobs, done));
+        }
         fn jobs_in_flight(&self, jobs: usize) {
             self.0.lock().unwrap().push(jobs);
         }
@@ -995,6 +1045,66 @@ mod tests {
         // All finished: the last report says none is in flight.
         assert_eq!(reports.last(), Some(&0));
         assert_eq!(writer.in_flight(), 0);
+        // Items advance nothing unless asked.
+        assert!(reported.1.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn items_advance_the_progress_as_their_jobs_finish_when_asked() {
+        let (account, write, read) = timed_account(|n| Duration::from_secs(2 + (n % 3) as u64));
+        let jobs = 2 * MAX_JOBS_IN_FLIGHT + 5;
+        let reported = Arc::new(Reported::default());
+        let mut writer =
+            BulkWriter::new(&read, &write, paused_poller()).with_progress(reported.clone());
+        writer.advance_per_item(true);
+        let mut round = Round::default();
+        // The last job carries 30 items.
+        let items = (jobs - 1) * BULK_LIMIT + 30;
+        writer.create_users(&mut round, users(items)).await.unwrap();
+        let submitted_by = reported.0.lock().unwrap().len();
+        writer.finish(round).await.unwrap();
+
+        let advances = reported.1.lock().unwrap().clone();
+        let total: u64 = advances.iter().map(|(_, n)| n).sum();
+        assert_eq!(total, items as u64, "each item once: {advances:?}");
+        assert!(
+            advances.iter().any(|(at, _)| *at < submitted_by),
+            "the progress moved while jobs were still being submitted: {advances:?}"
+        );
+        assert!(advances.len() > 1, "{advances:?}");
+        assert_eq!(account.lock().unwrap().submitted.len(), jobs);
+    }
+
+    #[tokio::test]
+    async fn items_of_a_refused_batch_and_of_single_calls_advance_once_each() {
+        let mut write = MockZendeskWrite::new();
+        write.expect_update_many_users().times(1).returning(|_| {
+            Err(ZendeskError::ValidationFailed {
+                error: "RecordInvalid".into(),
+                description: "bad".into(),
+                details: None,
+            })
+        });
+        write.expect_create_many_users().times(1).returning(|_| {
+            Err(ZendeskError::BulkImportDisabled {
+                endpoint: "POST /api/v2/users/create_many".into(),
+            })
+        });
+        write.expect_create_user().times(3).returning(|user| {
+            let value = serde_json::json!({"id": 1, "name": user.name});
+            Ok(Written::new(serde_json::from_value(value).unwrap()))
+        });
+        let read = MockZendeskRead::new();
+        let reported = Arc::new(Reported::default());
+        let mut writer = BulkWriter::new(&read, &write, poller()).with_progress(reported.clone());
+        writer.advance_per_item(true);
+        let mut round = Round::default();
+        let updates = vec![(0, UserUpdate::new(5)), (1, UserUpdate::new(6))];
+        writer.update_users(&mut round, updates).await.unwrap();
+        writer.create_users(&mut round, users(3)).await.unwrap();
+        writer.finish(round).await.unwrap();
+        let advances: Vec<u64> = reported.1.lock().unwrap().iter().map(|(_, n)| *n).collect();
+        assert_eq!(advances, vec![2, 1, 1, 1]);
     }
 
     #[tokio::test(start_paused = true)]

@@ -70,6 +70,15 @@ impl<'a> Writer<'a> {
         }
     }
 
+    /// While `on`, items advance the run's progress one record each as their outcomes
+    /// become known (see [`BulkWriter::advance_per_item`]); a dry run knows every outcome
+    /// at once, so its caller advances when the batch is finished.
+    pub(crate) fn advance_per_item(&mut self, on: bool) {
+        if let Self::Zendesk(writer) = self {
+            writer.advance_per_item(on);
+        }
+    }
+
     /// Whether Zendesk refused bulk user import during this run.
     pub(crate) fn bulk_users_disabled(&self) -> bool {
         match self {

@@ -275,11 +275,17 @@ async fn progress_tells_each_phase_its_records_done_and_the_jobs_in_flight() {
     );
     // One email group per chunk: the users phase advances chunk by chunk.
     world.options.chunk_size = 1;
+
+    // A dry run tells the same phases and records, without jobs.
     let recorder = Arc::new(Recorder::default());
     world.progress = recorder.clone();
-    let mut state = state();
+    let outcome = world.dry_run(&mut state()).await;
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    let dry = by_phase(&recorder.0.lock().unwrap());
 
-    let outcome = world.run(&mut state).await;
+    let recorder = Arc::new(Recorder::default());
+    world.progress = recorder.clone();
+    let outcome = world.run(&mut state()).await;
     assert!(outcome.error.is_none(), "{:?}", outcome.error);
 
     let told = recorder.0.lock().unwrap().clone();
@@ -316,6 +322,19 @@ async fn progress_tells_each_phase_its_records_done_and_the_jobs_in_flight() {
         assert!(jobs.iter().any(|n| *n > 0), "{name}: {events:?}");
         assert_eq!(jobs.last(), Some(&0), "{name}: {events:?}");
     }
+    for (name, total, events) in &dry {
+        let done: u64 = events
+            .iter()
+            .map(|e| match e {
+                Told::Advance(n) => *n,
+                other => panic!("a dry run has no jobs: {other:?}"),
+            })
+            .sum();
+        assert_eq!(Some(done), *total, "dry run, {name}: {events:?}");
+    }
+    let dry_names: Vec<&str> = dry.iter().map(|(name, _, _)| name.as_str()).collect();
+    assert_eq!(dry_names, ["organizations", "users", "memberships"]);
+
     let users = &phases[1].2;
     let advances = users
         .iter()
