@@ -194,7 +194,7 @@ impl Run<'_, '_> {
         let writes = (creates.len() + updates.len()) as u64;
         let progress = self.engine.progress.clone();
         progress.advance((accounts.len() as u64).saturating_sub(writes));
-        self.writer.advance_per_item(true);
+        self.writer.begin_item_progress();
         let mut batch = Batch::default();
         self.writer
             .create_organizations(&mut batch, creates)
@@ -205,10 +205,8 @@ impl Run<'_, '_> {
         let mut failures = Vec::new();
         let mut succeeded = Vec::new();
         let mut outcomes = self.writer.finish(batch).await?;
-        self.writer.advance_per_item(false);
-        if self.writer.is_dry_run() {
-            progress.advance(writes);
-        }
+        let advanced = self.writer.end_item_progress();
+        progress.advance(writes.saturating_sub(advanced));
         // Creates refused because the name is taken may be our own, submitted again after a
         // dropped connection, or an organization created meanwhile: look them up now.
         let taken: Vec<SalesforceId> = outcomes

@@ -136,8 +136,10 @@ impl Run<'_, '_> {
                 })
                 .collect();
             let mut refusals = Vec::new();
+            self.writer.begin_item_progress();
             let failures = self.write_memberships(resolved, &mut refusals).await?;
-            self.engine.progress.advance(count);
+            let advanced = self.writer.end_item_progress();
+            self.engine.progress.advance(count.saturating_sub(advanced));
             let confirmed = std::mem::take(&mut self.confirmed_memberships);
             if self.commits() {
                 state.transaction(|tx| {

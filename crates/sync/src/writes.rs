@@ -196,6 +196,10 @@ struct Window {
     one_by_one: bool,
     /// The most jobs this writer has had in flight at once.
     peak: usize,
+    /// While items advance the progress as their outcomes become known: how many have.
+    item_progress: Option<u64>,
+    /// Items of jobs in flight still to advance the progress by, per job.
+    unreported: HashMap<String, u64>,
 }
 
 impl Window {
@@ -209,6 +213,8 @@ impl Window {
             misses: 0,
             one_by_one: false,
             peak: 0,
+            item_progress: None,
+            unreported: HashMap::new(),
         }
     }
 
@@ -239,10 +245,6 @@ pub struct BulkWriter<'a> {
     dropped: BTreeSet<DroppedKey>,
     /// Told the number of jobs in flight whenever it changes.
     progress: Arc<dyn Progress>,
-    /// Whether items advance the progress as their outcomes become known.
-    advance_per_item: bool,
-    /// Items of jobs in flight still to advance the progress by, per job.
-    unreported: HashMap<String, u64>,
 }
 
 /// Submits one bulk job per batch of a kind, recording refused batches as failed items.
@@ -269,7 +271,7 @@ macro_rules! submit_batches {
                 Err(err) if is_fatal(&err) => return Err(err),
                 Err(err) => {
                     let message = describe(&err);
-                    $self.items_known(batch.len());
+                    $self.items_known(batch.len() as u64);
                     $round.outcomes.extend(
                         batch
                             .into_iter()
@@ -294,23 +296,32 @@ impl<'a> BulkWriter<'a> {
             bulk_users_disabled: false,
             dropped: BTreeSet::new(),
             progress: Arc::new(NoProgress),
-            advance_per_item: false,
-            unreported: HashMap::new(),
         }
     }
 
-    /// While `on`, every item submitted advances the progress by one record when its outcome
-    /// becomes known: its job seen finished or given up on, or its batch refused whole. A
-    /// phase whose records are one write each (organizations) then moves, and its time left
-    /// is measured, while its jobs run rather than once they all have.
-    pub fn advance_per_item(&mut self, on: bool) {
-        self.advance_per_item = on;
+    /// From now on, every item submitted advances the progress by one record when its
+    /// outcome becomes known: its job seen finished or given up on, its batch refused whole,
+    /// or its single call answered. A phase whose records are one write each
+    /// (organizations, memberships) then moves, and its time left is measured, while its
+    /// jobs run rather than once they all have.
+    pub fn begin_item_progress(&mut self) {
+        self.window.item_progress = Some(0);
     }
 
-    /// Advances the progress by `items` outcomes learnt, when items count.
-    fn items_known(&self, items: usize) {
-        if self.advance_per_item && items > 0 {
-            self.progress.advance(items as u64);
+    /// Stops what [`Self::begin_item_progress`] started; returns the records advanced since,
+    /// so the caller can advance those it counts that were never submitted.
+    pub fn end_item_progress(&mut self) -> u64 {
+        self.window.unreported.clear();
+        self.window.item_progress.take().unwrap_or(0)
+    }
+
+    /// Advances the progress by `items` outcomes learnt, while items count.
+    fn items_known(&mut self, items: u64) {
+        if let Some(advanced) = &mut self.window.item_progress
+            && items > 0
+        {
+            *advanced += items;
+            self.progress.advance(items);
         }
     }
 
@@ -353,10 +364,11 @@ impl<'a> BulkWriter<'a> {
     /// Records a submitted job in its batch and, unless already finished, in the window.
     fn submitted<K>(&mut self, round: &mut Round<K>, job: Submitted<K>) {
         if job.finished.is_some() {
-            self.items_known(job.keys.len());
+            self.items_known(job.keys.len() as u64);
         } else {
-            if self.advance_per_item {
-                self.unreported
+            if self.window.item_progress.is_some() {
+                self.window
+                    .unreported
                     .insert(job.job_id.clone(), job.keys.len() as u64);
             }
             let now = self.poll.clock.now();
@@ -410,7 +422,7 @@ impl<'a> BulkWriter<'a> {
                 Err(err) if is_fatal(&err) => return Err(err),
                 Err(err) => {
                     let message = describe(&err);
-                    self.items_known(batch.len());
+                    self.items_known(batch.len() as u64);
                     round.outcomes.extend(
                         batch
                             .into_iter()
@@ -577,16 +589,14 @@ impl<'a> BulkWriter<'a> {
             // The items of jobs that left the window (finished or given up on) are known.
             let pending = &self.window.pending;
             let mut known = 0;
-            self.unreported.retain(|id, items| {
+            self.window.unreported.retain(|id, items| {
                 let in_flight = pending.iter().any(|(p, _)| p == id);
                 if !in_flight {
                     known += *items;
                 }
                 in_flight
             });
-            if known > 0 {
-                self.progress.advance(known);
-            }
+            self.items_known(known);
         }
         result
     }
@@ -1056,13 +1066,14 @@ mod tests {
         let reported = Arc::new(Reported::default());
         let mut writer =
             BulkWriter::new(&read, &write, paused_poller()).with_progress(reported.clone());
-        writer.advance_per_item(true);
+        writer.begin_item_progress();
         let mut round = Round::default();
         // The last job carries 30 items.
         let items = (jobs - 1) * BULK_LIMIT + 30;
         writer.create_users(&mut round, users(items)).await.unwrap();
         let submitted_by = reported.0.lock().unwrap().len();
         writer.finish(round).await.unwrap();
+        assert_eq!(writer.end_item_progress(), items as u64);
 
         let advances = reported.1.lock().unwrap().clone();
         let total: u64 = advances.iter().map(|(_, n)| n).sum();
@@ -1078,7 +1089,7 @@ mod tests {
     #[tokio::test]
     async fn items_of_a_refused_batch_and_of_single_calls_advance_once_each() {
         let mut write = MockZendeskWrite::new();
-        write.expect_update_many_users().times(1).returning(|_| {
+        write.expect_update_many_users().times(2).returning(|_| {
             Err(ZendeskError::ValidationFailed {
                 error: "RecordInvalid".into(),
                 description: "bad".into(),
@@ -1097,7 +1108,7 @@ mod tests {
         let read = MockZendeskRead::new();
         let reported = Arc::new(Reported::default());
         let mut writer = BulkWriter::new(&read, &write, poller()).with_progress(reported.clone());
-        writer.advance_per_item(true);
+        writer.begin_item_progress();
         let mut round = Round::default();
         let updates = vec![(0, UserUpdate::new(5)), (1, UserUpdate::new(6))];
         writer.update_users(&mut round, updates).await.unwrap();
@@ -1105,6 +1116,14 @@ mod tests {
         writer.finish(round).await.unwrap();
         let advances: Vec<u64> = reported.1.lock().unwrap().iter().map(|(_, n)| *n).collect();
         assert_eq!(advances, vec![2, 1, 1, 1]);
+        assert_eq!(writer.end_item_progress(), 5);
+        // Turned off, items advance nothing.
+        let mut round = Round::default();
+        writer
+            .update_users(&mut round, vec![(0, UserUpdate::new(5))])
+            .await
+            .unwrap();
+        assert_eq!(reported.1.lock().unwrap().len(), 4);
     }
 
     #[tokio::test(start_paused = true)]

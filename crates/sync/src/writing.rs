@@ -70,12 +70,20 @@ impl<'a> Writer<'a> {
         }
     }
 
-    /// While `on`, items advance the run's progress one record each as their outcomes
-    /// become known (see [`BulkWriter::advance_per_item`]); a dry run knows every outcome
-    /// at once, so its caller advances when the batch is finished.
-    pub(crate) fn advance_per_item(&mut self, on: bool) {
+    /// From now on items advance the run's progress one record each as their outcomes
+    /// become known (see [`BulkWriter::begin_item_progress`]).
+    pub(crate) fn begin_item_progress(&mut self) {
         if let Self::Zendesk(writer) = self {
-            writer.advance_per_item(on);
+            writer.begin_item_progress();
+        }
+    }
+
+    /// Stops counting items; returns how many advanced the progress. A dry run knows every
+    /// outcome at once and advances none: its caller advances them all.
+    pub(crate) fn end_item_progress(&mut self) -> u64 {
+        match self {
+            Self::Zendesk(writer) => writer.end_item_progress(),
+            Self::DryRun { .. } => 0,
         }
     }
 
