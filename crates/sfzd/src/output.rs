@@ -74,8 +74,9 @@ impl Progress for Bar {
     }
 
     fn advance(&self, done: u64) {
-        self.bar.inc(done);
+        // The message first: `inc` may draw, and should draw the new estimate.
         self.update(|tracker, now| tracker.advance(now, done));
+        self.bar.inc(done);
     }
 
     fn jobs_in_flight(&self, jobs: usize) {
