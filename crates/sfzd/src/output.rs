@@ -1,10 +1,13 @@
-//! What the binary shows: logs on stderr (human or JSON), a progress bar on a terminal,
-//! the plan of a dry run and the run's summary on stdout.
+//! What the binary shows: logs on stderr (human or JSON), a progress bar on a terminal (a
+//! throttled progress log line otherwise), the plan of a dry run and the run's summary on
+//! stdout.
 
 use std::io::IsTerminal;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use sync::progress::{Snapshot, Tracker};
 use sync::{Progress, Report};
 use tracing_subscriber::EnvFilter;
 
@@ -43,30 +46,80 @@ pub fn error(err: &(dyn std::error::Error + 'static)) {
     error_chain(err);
 }
 
-struct Bar(ProgressBar);
+/// The progress bar: the phase, records done of its total, jobs in flight and the time
+/// left, estimated by the engine's throughput measure (the same as the log line's).
+struct Bar {
+    bar: ProgressBar,
+    tracker: Mutex<Tracker>,
+}
 
-impl Progress for Bar {
-    fn phase(&self, name: &str, total: Option<u64>) {
-        self.0.reset();
-        self.0.set_length(total.unwrap_or(0));
-        self.0.set_message(name.to_owned());
-    }
-
-    fn advance(&self, done: u64) {
-        self.0.inc(done);
+impl Bar {
+    fn update(&self, change: impl FnOnce(&mut Tracker, Instant)) {
+        let now = Instant::now();
+        let snapshot = {
+            let mut tracker = self.tracker.lock().unwrap_or_else(PoisonError::into_inner);
+            change(&mut tracker, now);
+            tracker.snapshot(now)
+        };
+        self.bar.set_message(bar_message(&snapshot));
     }
 }
 
-/// A progress bar on a terminal; nothing otherwise, so logs stay clean.
+impl Progress for Bar {
+    fn phase(&self, name: &str, total: Option<u64>) {
+        self.bar.reset();
+        self.bar.set_length(total.unwrap_or(0));
+        self.bar.set_prefix(name.to_owned());
+        self.update(|tracker, now| tracker.phase(now, name, total));
+    }
+
+    fn advance(&self, done: u64) {
+        // The message first: `inc` may draw, and should draw the new estimate.
+        self.update(|tracker, now| tracker.advance(now, done));
+        self.bar.inc(done);
+    }
+
+    fn jobs_in_flight(&self, jobs: usize) {
+        self.update(|tracker, _| tracker.jobs_in_flight(jobs));
+    }
+}
+
+/// What the bar shows after the count: `jobs 9  eta 45m10s` (`eta -` until measured).
+fn bar_message(snapshot: &Snapshot) -> String {
+    let eta = snapshot.eta.map_or_else(|| "-".to_owned(), short_duration);
+    format!("jobs {}  eta {eta}", snapshot.jobs_in_flight)
+}
+
+/// A duration to the second, in at most two units: `12s`, `45m10s`, `2h05m`.
+fn short_duration(duration: Duration) -> String {
+    let seconds = duration.as_secs();
+    let (hours, minutes, seconds) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
+    if hours > 0 {
+        format!("{hours}h{minutes:02}m")
+    } else if minutes > 0 {
+        format!("{minutes}m{seconds:02}s")
+    } else {
+        format!("{seconds}s")
+    }
+}
+
+/// A progress bar on a terminal; otherwise a `progress` log line at most every 30 s
+/// ([`sync::ProgressLog`]), so cron and Kubernetes runs say how far they are without a
+/// bar's control characters in their logs.
 pub fn progress() -> Arc<dyn Progress> {
     if !std::io::stderr().is_terminal() {
-        return Arc::new(sync::NoProgress);
+        return Arc::new(sync::ProgressLog::new());
     }
     let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template("{msg:>14} [{bar:30}] {pos}/{len} {elapsed}") {
+    if let Ok(style) =
+        ProgressStyle::with_template("{prefix:>14} [{bar:30}] {pos}/{len}  {msg}  {elapsed}")
+    {
         bar.set_style(style.progress_chars("=> "));
     }
-    Arc::new(Bar(bar))
+    Arc::new(Bar {
+        bar,
+        tracker: Mutex::new(Tracker::new()),
+    })
 }
 
 /// Prints the plan of a dry run and the run's summary.
@@ -117,5 +170,30 @@ pub fn print_report(report: &Report) {
     );
     for warning in &report.warnings {
         println!("  warning: {warning}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bar_shows_jobs_in_flight_and_the_time_left_in_two_units_at_most() {
+        let snapshot = Snapshot {
+            phase: "users".into(),
+            done: 12_000,
+            total: Some(1_000_000),
+            jobs_in_flight: 9,
+            eta: Some(Duration::from_secs(2710)),
+        };
+        assert_eq!(bar_message(&snapshot), "jobs 9  eta 45m10s");
+        let unknown = Snapshot {
+            eta: None,
+            ..snapshot
+        };
+        assert_eq!(bar_message(&unknown), "jobs 9  eta -");
+        assert_eq!(short_duration(Duration::from_secs(12)), "12s");
+        assert_eq!(short_duration(Duration::from_secs(7500)), "2h05m");
+        assert_eq!(short_duration(Duration::from_secs(60)), "1m00s");
     }
 }

@@ -192,6 +192,11 @@ impl Run<'_, '_> {
             }
         }
 
+        // Accounts without a write are done; the others as their jobs finish.
+        let writes = (creates.len() + updates.len()) as u64;
+        let progress = self.engine.progress.clone();
+        progress.advance((accounts.len() as u64).saturating_sub(writes));
+        self.writer.begin_item_progress();
         let mut batch = Batch::default();
         self.writer
             .create_organizations(&mut batch, creates)
@@ -202,6 +207,8 @@ impl Run<'_, '_> {
         let mut failures = Vec::new();
         let mut succeeded = Vec::new();
         let mut outcomes = self.writer.finish(batch).await?;
+        let advanced = self.writer.end_item_progress();
+        progress.advance(writes.saturating_sub(advanced));
         // Creates refused because the name is taken may be our own, submitted again after a
         // dropped connection, or an organization created meanwhile: look them up now.
         let taken: Vec<SalesforceId> = outcomes
@@ -251,7 +258,6 @@ impl Run<'_, '_> {
                 }
             }
         }
-        self.engine.progress.advance(accounts.len() as u64);
         if self.commits() {
             state.transaction(|tx| {
                 tx.record_failures(&failures)?;

@@ -20,6 +20,7 @@ pub mod directory;
 pub mod explain;
 pub mod mapping;
 mod people;
+pub mod progress;
 pub mod report;
 pub mod run;
 mod selection;
@@ -36,6 +37,7 @@ mod testkit;
 mod tests;
 
 pub use mapping::FieldMapping;
+pub use progress::ProgressLog;
 pub use report::{Report, RunMode};
 pub use run::{
     CallCounter, Engine, NoProgress, Progress, RunOutcome, SyncError, SyncOptions, preflight,

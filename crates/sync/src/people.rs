@@ -120,6 +120,8 @@ impl Run<'_, '_> {
         // 4. The secondary pass of the first run, after the complete primary pass.
         let deferred = std::mem::take(&mut pass.deferred);
         if !deferred.is_empty() {
+            let count = deferred.len() as u64;
+            self.engine.progress.phase("memberships", Some(count));
             tracing::info!(
                 memberships = deferred.len(),
                 "primary pass complete; syncing secondary relationships"
@@ -137,7 +139,10 @@ impl Run<'_, '_> {
                 })
                 .collect();
             let mut refusals = Vec::new();
+            self.writer.begin_item_progress();
             let failures = self.write_memberships(resolved, &mut refusals).await?;
+            let advanced = self.writer.end_item_progress();
+            self.engine.progress.advance(count.saturating_sub(advanced));
             let confirmed = std::mem::take(&mut self.confirmed_memberships);
             if self.commits() {
                 state.transaction(|tx| {

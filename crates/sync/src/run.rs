@@ -104,12 +104,22 @@ impl SyncOptions {
     }
 }
 
-/// Progress of a run, for a progress bar.
+/// Progress of a run, for a progress bar or a progress log line ([`crate::progress`]).
+///
+/// The engine calls it once per event, from its own task; implementations keep each call
+/// cheap and hold no lock beyond it.
 pub trait Progress: Send + Sync {
-    /// A phase starts, with the number of items when known.
+    /// A phase starts (`organizations`, `users`, `memberships`), with the number of its
+    /// records when known.
     fn phase(&self, name: &str, total: Option<u64>);
-    /// Items of the phase are done.
+    /// `done` more records of the phase are finished: written (a chunk of email groups
+    /// once committed; an organization once its job finished) or found to need no write.
     fn advance(&self, done: u64);
+    /// The number of bulk jobs submitted to Zendesk and not yet seen finished changed to
+    /// `jobs`: called when a job is submitted and when status checks find jobs finished.
+    fn jobs_in_flight(&self, jobs: usize) {
+        let _ = jobs;
+    }
 }
 
 /// Progress that shows nothing.
@@ -235,6 +245,7 @@ impl<'a> Engine<'a> {
                 self.zendesk,
                 write,
                 JobPoller::new(self.options.poll.clone()),
+                self.progress.clone(),
             ),
             None => Writer::dry_run(),
         };

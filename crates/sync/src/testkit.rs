@@ -28,7 +28,7 @@ use zendesk_client::{
 };
 
 use crate::report::ApiCalls;
-use crate::run::{CallCounter, Engine, RunOutcome, SyncOptions};
+use crate::run::{CallCounter, Engine, NoProgress, Progress, RunOutcome, SyncOptions};
 use crate::state::StateStore;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -1085,6 +1085,8 @@ pub(crate) struct World {
     pub(crate) options: SyncOptions,
     /// Set to ask the run to stop.
     pub(crate) cancel: Arc<AtomicBool>,
+    /// Where the engine reports progress.
+    pub(crate) progress: Arc<dyn Progress>,
 }
 
 impl World {
@@ -1095,6 +1097,7 @@ impl World {
             zendesk,
             options: options(settings),
             cancel: Arc::new(AtomicBool::new(false)),
+            progress: Arc::new(NoProgress),
         }
     }
 
@@ -1128,6 +1131,7 @@ impl World {
             self.options.clone(),
         )
         .with_cancel(self.cancel.clone())
+        .with_progress(self.progress.clone())
         .with_call_counter(self.call_counter());
         engine.run(state).await
     }

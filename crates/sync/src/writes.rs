@@ -6,6 +6,7 @@
 //! fall back to single calls.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -14,6 +15,8 @@ use zendesk_client::{
     ApiWarning, BULK_LIMIT, ItemOutcome, JobPoller, JobStatus, NewMembership, NewOrganization,
     NewUser, OrganizationUpdate, PollConfig, UserUpdate, ZendeskError, ZendeskRead, ZendeskWrite,
 };
+
+use crate::run::{NoProgress, Progress};
 
 /// The kind of record a write was for, to name the mapping a dropped key came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -193,6 +196,10 @@ struct Window {
     one_by_one: bool,
     /// The most jobs this writer has had in flight at once.
     peak: usize,
+    /// While items advance the progress as their outcomes become known: how many have.
+    item_progress: Option<u64>,
+    /// Items of jobs in flight still to advance the progress by, per job.
+    unreported: HashMap<String, u64>,
 }
 
 impl Window {
@@ -206,6 +213,8 @@ impl Window {
             misses: 0,
             one_by_one: false,
             peak: 0,
+            item_progress: None,
+            unreported: HashMap::new(),
         }
     }
 
@@ -234,6 +243,8 @@ pub struct BulkWriter<'a> {
     window: Box<Window>,
     bulk_users_disabled: bool,
     dropped: BTreeSet<DroppedKey>,
+    /// Told the number of jobs in flight whenever it changes.
+    progress: Arc<dyn Progress>,
 }
 
 /// Submits one bulk job per batch of a kind, recording refused batches as failed items.
@@ -260,6 +271,7 @@ macro_rules! submit_batches {
                 Err(err) if is_fatal(&err) => return Err(err),
                 Err(err) => {
                     let message = describe(&err);
+                    $self.items_known(batch.len() as u64);
                     $round.outcomes.extend(
                         batch
                             .into_iter()
@@ -283,7 +295,41 @@ impl<'a> BulkWriter<'a> {
             poll,
             bulk_users_disabled: false,
             dropped: BTreeSet::new(),
+            progress: Arc::new(NoProgress),
         }
+    }
+
+    /// From now on, every item submitted advances the progress by one record when its
+    /// outcome becomes known: its job seen finished or given up on, its batch refused whole,
+    /// or its single call answered. A phase whose records are one write each
+    /// (organizations, memberships) then moves, and its time left is measured, while its
+    /// jobs run rather than once they all have.
+    pub fn begin_item_progress(&mut self) {
+        self.window.item_progress = Some(0);
+    }
+
+    /// Stops what [`Self::begin_item_progress`] started; returns the records advanced since,
+    /// so the caller can advance those it counts that were never submitted.
+    pub fn end_item_progress(&mut self) -> u64 {
+        self.window.unreported.clear();
+        self.window.item_progress.take().unwrap_or(0)
+    }
+
+    /// Advances the progress by `items` outcomes learnt, while items count.
+    fn items_known(&mut self, items: u64) {
+        if let Some(advanced) = &mut self.window.item_progress
+            && items > 0
+        {
+            *advanced += items;
+            self.progress.advance(items);
+        }
+    }
+
+    /// Reports the number of jobs in flight to `progress` each time a job is submitted and
+    /// each time status checks find jobs finished or given up on.
+    pub fn with_progress(mut self, progress: Arc<dyn Progress>) -> Self {
+        self.progress = progress;
+        self
     }
 
     /// Keys Zendesk dropped from this run's writes (each once), for the report's
@@ -317,10 +363,18 @@ impl<'a> BulkWriter<'a> {
 
     /// Records a submitted job in its batch and, unless already finished, in the window.
     fn submitted<K>(&mut self, round: &mut Round<K>, job: Submitted<K>) {
-        if job.finished.is_none() {
+        if job.finished.is_some() {
+            self.items_known(job.keys.len() as u64);
+        } else {
+            if self.window.item_progress.is_some() {
+                self.window
+                    .unreported
+                    .insert(job.job_id.clone(), job.keys.len() as u64);
+            }
             let now = self.poll.clock.now();
             self.window.pending.push((job.job_id.clone(), now));
             self.window.peak = self.window.peak.max(self.window.pending.len());
+            self.progress.jobs_in_flight(self.window.pending.len());
         }
         round.submitted.push(job);
     }
@@ -368,6 +422,7 @@ impl<'a> BulkWriter<'a> {
                 Err(err) if is_fatal(&err) => return Err(err),
                 Err(err) => {
                     let message = describe(&err);
+                    self.items_known(batch.len() as u64);
                     round.outcomes.extend(
                         batch
                             .into_iter()
@@ -387,6 +442,7 @@ impl<'a> BulkWriter<'a> {
                 Err(err) => single_outcome(&err),
             };
             round.outcomes.push((key, outcome));
+            self.items_known(1);
         }
         Ok(())
     }
@@ -522,8 +578,31 @@ impl<'a> BulkWriter<'a> {
     }
 
     /// Sleeps until the next status check is due, then asks for every pending job at once
-    /// and moves the finished ones out of the window.
+    /// and moves the finished ones out of the window; reports the jobs left in flight when
+    /// their number changed.
     async fn poll_once(&mut self) -> Result<(), Fatal> {
+        let before = self.window.pending.len();
+        let result = self.check_pending().await;
+        let after = self.window.pending.len();
+        if after != before {
+            self.progress.jobs_in_flight(after);
+            // The items of jobs that left the window (finished or given up on) are known.
+            let pending = &self.window.pending;
+            let mut known = 0;
+            self.window.unreported.retain(|id, items| {
+                let in_flight = pending.iter().any(|(p, _)| p == id);
+                if !in_flight {
+                    known += *items;
+                }
+                in_flight
+            });
+            self.items_known(known);
+        }
+        result
+    }
+
+    /// The work of [`Self::poll_once`]: one round of status checks.
+    async fn check_pending(&mut self) -> Result<(), Fatal> {
         let clock = self.poll.clock.clone();
         let Some(due) = self.window.next_poll(&self.poll) else {
             return Ok(());
@@ -920,6 +999,131 @@ mod tests {
             (BULK_LIMIT + 7, Outcome::Done(Some(1007)))
         );
         assert_eq!(writer.in_flight(), 0);
+    }
+
+    /// Every number of jobs in flight the writer reported, and every advance, in order.
+    #[derive(Default)]
+    struct Reported(
+        std::sync::Mutex<Vec<usize>>,
+        std::sync::Mutex<Vec<(usize, u64)>>,
+    );
+
+    impl Progress for Reported {
+        fn phase(&self, _name: &str, _total: Option<u64>) {}
+        fn advance(&self, done: u64) {
+            // With the number of job reports before it, to tell when it came.
+            let jobs = self.0.lock().unwrap().len();
+            self.1.lock().unwrap().push((jobs, done));
+        }
+        fn jobs_in_flight(&self, jobs: usize) {
+            self.0.lock().unwrap().push(jobs);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn jobs_in_flight_are_reported_as_they_rise_and_fall_back_to_zero() {
+        // Jobs of two to four seconds: slots free at different times.
+        let (account, write, read) = timed_account(|n| Duration::from_secs(2 + (n % 3) as u64));
+        let jobs = 2 * MAX_JOBS_IN_FLIGHT + 5;
+        let reported = Arc::new(Reported::default());
+        let mut writer =
+            BulkWriter::new(&read, &write, paused_poller()).with_progress(reported.clone());
+        let mut round = Round::default();
+        writer
+            .create_users(&mut round, users(jobs * BULK_LIMIT))
+            .await
+            .unwrap();
+        let outcomes = writer.finish(round).await.unwrap();
+        assert_eq!(outcomes.len(), jobs * BULK_LIMIT);
+
+        let reports = reported.0.lock().unwrap().clone();
+        // The window fills one submission at a time, up to its limit and never past it.
+        let filling: Vec<usize> = (1..=MAX_JOBS_IN_FLIGHT).collect();
+        assert_eq!(reports[..MAX_JOBS_IN_FLIGHT], filling[..]);
+        assert_eq!(reports.iter().max(), Some(&MAX_JOBS_IN_FLIGHT));
+        // A report is made only on a change: each submission raises the count by one, and
+        // status checks that find jobs finished lower it, before the end too.
+        assert!(reports.windows(2).all(|w| w[0] != w[1]), "{reports:?}");
+        let rises = 1 + reports.windows(2).filter(|w| w[1] > w[0]).count();
+        assert_eq!(rises, account.lock().unwrap().submitted.len());
+        let last_submission =
+            reports.len() - 1 - reports.windows(2).rev().position(|w| w[1] > w[0]).unwrap();
+        assert!(
+            reports[..last_submission].windows(2).any(|w| w[1] < w[0]),
+            "slots freed while jobs were still being submitted: {reports:?}"
+        );
+        // All finished: the last report says none is in flight.
+        assert_eq!(reports.last(), Some(&0));
+        assert_eq!(writer.in_flight(), 0);
+        // Items advance nothing unless asked.
+        assert!(reported.1.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn items_advance_the_progress_as_their_jobs_finish_when_asked() {
+        let (account, write, read) = timed_account(|n| Duration::from_secs(2 + (n % 3) as u64));
+        let jobs = 2 * MAX_JOBS_IN_FLIGHT + 5;
+        let reported = Arc::new(Reported::default());
+        let mut writer =
+            BulkWriter::new(&read, &write, paused_poller()).with_progress(reported.clone());
+        writer.begin_item_progress();
+        let mut round = Round::default();
+        // The last job carries 30 items.
+        let items = (jobs - 1) * BULK_LIMIT + 30;
+        writer.create_users(&mut round, users(items)).await.unwrap();
+        let submitted_by = reported.0.lock().unwrap().len();
+        writer.finish(round).await.unwrap();
+        assert_eq!(writer.end_item_progress(), items as u64);
+
+        let advances = reported.1.lock().unwrap().clone();
+        let total: u64 = advances.iter().map(|(_, n)| n).sum();
+        assert_eq!(total, items as u64, "each item once: {advances:?}");
+        assert!(
+            advances.iter().any(|(at, _)| *at < submitted_by),
+            "the progress moved while jobs were still being submitted: {advances:?}"
+        );
+        assert!(advances.len() > 1, "{advances:?}");
+        assert_eq!(account.lock().unwrap().submitted.len(), jobs);
+    }
+
+    #[tokio::test]
+    async fn items_of_a_refused_batch_and_of_single_calls_advance_once_each() {
+        let mut write = MockZendeskWrite::new();
+        write.expect_update_many_users().times(2).returning(|_| {
+            Err(ZendeskError::ValidationFailed {
+                error: "RecordInvalid".into(),
+                description: "bad".into(),
+                details: None,
+            })
+        });
+        write.expect_create_many_users().times(1).returning(|_| {
+            Err(ZendeskError::BulkImportDisabled {
+                endpoint: "POST /api/v2/users/create_many".into(),
+            })
+        });
+        write.expect_create_user().times(3).returning(|user| {
+            let value = serde_json::json!({"id": 1, "name": user.name});
+            Ok(Written::new(serde_json::from_value(value).unwrap()))
+        });
+        let read = MockZendeskRead::new();
+        let reported = Arc::new(Reported::default());
+        let mut writer = BulkWriter::new(&read, &write, poller()).with_progress(reported.clone());
+        writer.begin_item_progress();
+        let mut round = Round::default();
+        let updates = vec![(0, UserUpdate::new(5)), (1, UserUpdate::new(6))];
+        writer.update_users(&mut round, updates).await.unwrap();
+        writer.create_users(&mut round, users(3)).await.unwrap();
+        writer.finish(round).await.unwrap();
+        let advances: Vec<u64> = reported.1.lock().unwrap().iter().map(|(_, n)| *n).collect();
+        assert_eq!(advances, vec![2, 1, 1, 1]);
+        assert_eq!(writer.end_item_progress(), 5);
+        // Turned off, items advance nothing.
+        let mut round = Round::default();
+        writer
+            .update_users(&mut round, vec![(0, UserUpdate::new(5))])
+            .await
+            .unwrap();
+        assert_eq!(reported.1.lock().unwrap().len(), 4);
     }
 
     #[tokio::test(start_paused = true)]

@@ -3,11 +3,14 @@
 //! (planning, counting, plan lines) is the same code for both, so a dry run counts exactly
 //! what a real run over the same data would do.
 
+use std::sync::Arc;
+
 use zendesk_client::{
     JobPoller, NewMembership, NewOrganization, NewUser, OrganizationUpdate, UserUpdate,
     ZendeskError, ZendeskRead, ZendeskWrite,
 };
 
+use crate::run::Progress;
 pub(crate) use crate::writes::Outcome;
 use crate::writes::{BulkWriter, Round};
 
@@ -40,13 +43,14 @@ pub(crate) enum Writer<'a> {
 }
 
 impl<'a> Writer<'a> {
-    /// A writer to Zendesk.
+    /// A writer to Zendesk, reporting its jobs in flight to `progress`.
     pub(crate) fn zendesk(
         read: &'a dyn ZendeskRead,
         write: &'a dyn ZendeskWrite,
         poller: JobPoller,
+        progress: Arc<dyn Progress>,
     ) -> Self {
-        Self::Zendesk(BulkWriter::new(read, write, poller))
+        Self::Zendesk(BulkWriter::new(read, write, poller).with_progress(progress))
     }
 
     /// The dry run's writer.
@@ -63,6 +67,23 @@ impl<'a> Writer<'a> {
         match self {
             Self::Zendesk(writer) => writer.dropped_keys().iter().cloned().collect(),
             Self::DryRun { .. } => Vec::new(),
+        }
+    }
+
+    /// From now on items advance the run's progress one record each as their outcomes
+    /// become known (see [`BulkWriter::begin_item_progress`]).
+    pub(crate) fn begin_item_progress(&mut self) {
+        if let Self::Zendesk(writer) = self {
+            writer.begin_item_progress();
+        }
+    }
+
+    /// Stops counting items; returns how many advanced the progress. A dry run knows every
+    /// outcome at once and advances none: its caller advances them all.
+    pub(crate) fn end_item_progress(&mut self) -> u64 {
+        match self {
+            Self::Zendesk(writer) => writer.end_item_progress(),
+            Self::DryRun { .. } => 0,
         }
     }
 

@@ -1,14 +1,16 @@
 //! run.rs: prerequisites, stopping on request, and what the run history keeps.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use domain::Settings;
 
 use super::last_run;
-use crate::run::SyncError;
+use crate::run::{Progress, SyncError};
 use crate::state::{RunOutcomeKind, Watermark};
 use crate::testkit::{
-    Salesforce, World, Zendesk, account, contact, day, orgs_and_users, state, with_memberships,
+    Salesforce, World, Zendesk, account, contact, day, orgs_and_users, relation, state,
+    with_memberships,
 };
 
 fn one_account_one_contact() -> Salesforce {
@@ -203,4 +205,140 @@ async fn refused_bulk_user_import_creates_users_one_by_one_and_warns_once() {
     assert_eq!(warnings.len(), 1, "{:?}", outcome.report.warnings);
     // The stored report carries the warning too.
     assert_eq!(last_run(&state).1.warnings, outcome.report.warnings);
+}
+
+/// What the engine told its progress, in order.
+#[derive(Debug, Clone, PartialEq)]
+enum Told {
+    Phase(String, Option<u64>),
+    Advance(u64),
+    Jobs(usize),
+}
+
+#[derive(Default)]
+struct Recorder(std::sync::Mutex<Vec<Told>>);
+
+impl Progress for Recorder {
+    fn phase(&self, name: &str, total: Option<u64>) {
+        self.0.lock().unwrap().push(Told::Phase(name.into(), total));
+    }
+    fn advance(&self, done: u64) {
+        self.0.lock().unwrap().push(Told::Advance(done));
+    }
+    fn jobs_in_flight(&self, jobs: usize) {
+        self.0.lock().unwrap().push(Told::Jobs(jobs));
+    }
+}
+
+/// The events of each phase, by phase name.
+fn by_phase(told: &[Told]) -> Vec<(String, Option<u64>, Vec<Told>)> {
+    let mut phases: Vec<(String, Option<u64>, Vec<Told>)> = Vec::new();
+    for event in told {
+        match event {
+            Told::Phase(name, total) => phases.push((name.clone(), *total, Vec::new())),
+            other => phases
+                .last_mut()
+                .expect("no event before the first phase")
+                .2
+                .push(other.clone()),
+        }
+    }
+    phases
+}
+
+#[tokio::test]
+async fn progress_tells_each_phase_its_records_done_and_the_jobs_in_flight() {
+    let settings = Settings {
+        secondary_relationships: true,
+        ..with_memberships()
+    };
+    let mut world = World::new(
+        Salesforce::new()
+            .answer(
+                "FROM Account",
+                vec![account(1, "Acme", 1), account(2, "Beta", 1)],
+            )
+            .answer(
+                "FROM Contact",
+                vec![
+                    contact(1, "ann@example.com", Some(1), 2),
+                    contact(2, "bob@example.com", Some(1), 2),
+                    contact(3, "cy@example.com", Some(2), 2),
+                ],
+            )
+            .answer(
+                "FROM AccountContactRelation WHERE IsDirect = false",
+                vec![relation(1, 1, 2, 5)],
+            ),
+        Zendesk::new(),
+        settings,
+    );
+    // One email group per chunk: the users phase advances chunk by chunk.
+    world.options.chunk_size = 1;
+
+    // A dry run tells the same phases and records, without jobs.
+    let recorder = Arc::new(Recorder::default());
+    world.progress = recorder.clone();
+    let outcome = world.dry_run(&mut state()).await;
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    let dry = by_phase(&recorder.0.lock().unwrap());
+
+    let recorder = Arc::new(Recorder::default());
+    world.progress = recorder.clone();
+    let outcome = world.run(&mut state()).await;
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+
+    let told = recorder.0.lock().unwrap().clone();
+    let phases = by_phase(&told);
+    let names: Vec<(&str, Option<u64>)> = phases
+        .iter()
+        .map(|(name, total, _)| (name.as_str(), *total))
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            ("organizations", Some(2)),
+            ("users", Some(3)),
+            ("memberships", Some(1))
+        ]
+    );
+    for (name, total, events) in &phases {
+        let done: u64 = events
+            .iter()
+            .filter_map(|e| match e {
+                Told::Advance(n) => Some(*n),
+                _ => None,
+            })
+            .sum();
+        assert_eq!(Some(done), *total, "{name}: {events:?}");
+        // Every phase writes here: its jobs are reported submitted, then finished.
+        let jobs: Vec<usize> = events
+            .iter()
+            .filter_map(|e| match e {
+                Told::Jobs(n) => Some(*n),
+                _ => None,
+            })
+            .collect();
+        assert!(jobs.iter().any(|n| *n > 0), "{name}: {events:?}");
+        assert_eq!(jobs.last(), Some(&0), "{name}: {events:?}");
+    }
+    for (name, total, events) in &dry {
+        let done: u64 = events
+            .iter()
+            .map(|e| match e {
+                Told::Advance(n) => *n,
+                other => panic!("a dry run has no jobs: {other:?}"),
+            })
+            .sum();
+        assert_eq!(Some(done), *total, "dry run, {name}: {events:?}");
+    }
+    let dry_names: Vec<&str> = dry.iter().map(|(name, _, _)| name.as_str()).collect();
+    assert_eq!(dry_names, ["organizations", "users", "memberships"]);
+
+    let users = &phases[1].2;
+    let advances = users
+        .iter()
+        .filter(|e| matches!(e, Told::Advance(_)))
+        .count();
+    assert_eq!(advances, 3, "one advance per chunk: {users:?}");
 }
