@@ -5,8 +5,9 @@
 //! [`Throughput`] and [`Tracker`] are pure: every method takes the instant its event
 //! happened at, so tests drive them with explicit instants instead of a clock.
 //! [`ProgressLog`] is the [`Progress`] for runs without a terminal (cron, Kubernetes): it
-//! logs one `progress` line at info level at most every [`LOG_EVERY`], on the next event
-//! after the interval has passed, so no timer thread runs and a quiet run logs nothing.
+//! logs one `progress` line at debug level (`sfzd -v`; the default logs stay quiet, as the
+//! operator contract says) at most every [`LOG_EVERY`], on the next event after the
+//! interval has passed, so no timer thread runs and a quiet run logs nothing.
 
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -222,7 +223,7 @@ impl Throttle {
 }
 
 /// Progress as log lines, for runs without a terminal: at most one line per
-/// [`LOG_EVERY`], at info level, with the numbers as fields so JSON logs carry them:
+/// [`LOG_EVERY`], at debug level, with the numbers as fields so JSON logs carry them:
 /// `progress phase=users done=12000 total=1000000 jobs_in_flight=9 eta_s=2710`.
 ///
 /// `total` and `eta_s` are left out while unknown.
@@ -269,7 +270,7 @@ impl ProgressLog {
         }
         let snapshot = tracker.snapshot(at);
         drop(state);
-        tracing::info!(
+        tracing::debug!(
             phase = %snapshot.phase,
             done = snapshot.done,
             total = snapshot.total,
@@ -467,6 +468,7 @@ mod tests {
         let captured = Captured::default();
         let writer = captured.clone();
         let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
             .json()
             .with_writer(move || writer.clone())
             .finish();
@@ -489,7 +491,7 @@ mod tests {
         let fields: Vec<&serde_json::Value> = lines.iter().map(|l| &l["fields"]).collect();
         // Lines at 30, 60, 90 and 120 s, not one per event.
         assert_eq!(fields.len(), 4, "{lines:?}");
-        assert!(lines.iter().all(|l| l["level"] == "INFO"));
+        assert!(lines.iter().all(|l| l["level"] == "DEBUG"));
         let last = fields[3];
         assert_eq!(last["message"], "progress");
         assert_eq!(last["phase"], "users");
@@ -505,10 +507,32 @@ mod tests {
     }
 
     #[test]
+    fn the_default_log_level_stays_quiet_about_progress() {
+        // The operator contract: without a terminal, progress stays out of the logs
+        // unless the operator asks for debug detail.
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .json()
+            .with_writer(move || writer.clone())
+            .finish();
+        let t0 = Instant::now();
+        tracing::subscriber::with_default(subscriber, || {
+            let log = ProgressLog::new();
+            log.phase_at(t0, "users", Some(100));
+            log.advance_at(t0 + secs(31), 10);
+            log.advance_at(t0 + secs(62), 10);
+        });
+        assert!(captured.lines().is_empty());
+    }
+
+    #[test]
     fn unknown_numbers_are_left_out_of_the_log_line() {
         let captured = Captured::default();
         let writer = captured.clone();
         let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
             .json()
             .with_writer(move || writer.clone())
             .finish();
