@@ -433,7 +433,7 @@ pub struct FailedRecord {
     pub last_failed_at: DateTime<Utc>,
 }
 
-/// A failure to remember, as passed to [`StateStore::record_failures`].
+/// A failure to remember, as passed to [`StateTx::record_failures`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewFailure {
     /// The record's 18-character Salesforce Id.
