@@ -101,7 +101,8 @@ impl Run<'_, '_> {
 
         let mut written = Written::default();
         let mut taken: Vec<usize> = Vec::new();
-        for (key, outcome) in self.writer.finish(batch).await? {
+        let outcomes = self.writer.finish(batch).await?;
+        for (key, outcome) in self.check_refused_memberships(outcomes).await? {
             match key {
                 WriteKey::User(index) => {
                     let plan = &plans[index];
@@ -294,7 +295,8 @@ impl Run<'_, '_> {
         self.writer
             .create_memberships(&mut batch, membership_items(retry.now))
             .await?;
-        for (key, outcome) in self.writer.finish(batch).await? {
+        let outcomes = self.writer.finish(batch).await?;
+        for (key, outcome) in self.check_refused_memberships(outcomes).await? {
             match key {
                 WriteKey::User(index) => {
                     let plan = &retry.plans[index];
@@ -331,12 +333,61 @@ impl Run<'_, '_> {
         self.writer
             .create_memberships(&mut batch, membership_items(memberships))
             .await?;
-        for (key, outcome) in self.writer.finish(batch).await? {
+        let outcomes = self.writer.finish(batch).await?;
+        for (key, outcome) in self.check_refused_memberships(outcomes).await? {
             if let WriteKey::Membership(m) = key {
                 self.count_membership(&m, outcome, &mut failures, refusals);
             }
         }
         Ok(failures.failures)
+    }
+
+    /// A membership create Zendesk refused may be one that exists already, in words the
+    /// writer did not recognize as "already a member": an incremental run writes the
+    /// memberships the state file does not remember rather than listing them first. Each
+    /// refused membership's user is listed once (one call per such user, only on refusals),
+    /// and a membership found there counts as already present instead of an error.
+    async fn check_refused_memberships(
+        &mut self,
+        outcomes: Vec<(WriteKey, Outcome)>,
+    ) -> Result<Vec<(WriteKey, Outcome)>, SyncError> {
+        let users: Vec<UserId> = outcomes
+            .iter()
+            .filter_map(|(key, outcome)| match (key, outcome) {
+                (WriteKey::Membership(m), Outcome::Refused(_)) => match m.user {
+                    UserRef::Existing(user) => Some(user),
+                    UserRef::New(_) => None,
+                },
+                _ => None,
+            })
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if users.is_empty() {
+            return Ok(outcomes);
+        }
+        let member_of = crate::directory::Memberships::PerUser
+            .of(self.engine.zendesk, &users)
+            .await?;
+        Ok(outcomes
+            .into_iter()
+            .map(|(key, outcome)| {
+                let present = match (&key, &outcome) {
+                    (WriteKey::Membership(m), Outcome::Refused(_)) => match m.user {
+                        UserRef::Existing(user) => member_of
+                            .get(&user)
+                            .is_some_and(|orgs| orgs.contains(&m.organization)),
+                        UserRef::New(_) => false,
+                    },
+                    _ => false,
+                };
+                if present {
+                    (key, Outcome::AlreadyPresent)
+                } else {
+                    (key, outcome)
+                }
+            })
+            .collect())
     }
 
     fn count_membership(

@@ -180,3 +180,70 @@ async fn an_incremental_run_writes_a_membership_it_does_not_remember_instead_of_
     let known = state.known_memberships(&[domain::UserId(2)]).unwrap();
     assert!(known[&domain::UserId(2)].contains(&domain::OrganizationId(50)));
 }
+
+#[tokio::test]
+async fn a_refused_membership_that_exists_counts_present_after_one_listing() {
+    // Zendesk refuses the membership in words that do not say "already a member"; listing
+    // Bob's memberships shows it is there: present, not an error.
+    let zendesk = linked_accounts()
+        .user(2, "bob@example.com", Some(60))
+        .membership(2, 50)
+        .refuse("membership 2 50");
+    let world = World::new(
+        Salesforce::new().answer("FROM Account", accounts()).answer(
+            "FROM Contact",
+            vec![contact(2, "bob@example.com", Some(1), 2)],
+        ),
+        zendesk,
+        with_memberships(),
+    );
+    let mut state = state();
+    state
+        .transaction(|tx| {
+            tx.set_watermark(
+                crate::state::Watermark::People(domain::PersonObject::Contact),
+                crate::testkit::day(1),
+            )?;
+            tx.set_watermark(crate::state::Watermark::Accounts, crate::testkit::day(1))
+        })
+        .unwrap();
+
+    let outcome = world.run(&mut state).await;
+
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    assert!(
+        outcome.report.errors.is_empty(),
+        "{:?}",
+        outcome.report.errors
+    );
+    assert_eq!(outcome.report.memberships.already_present, 1);
+    assert_eq!(outcome.report.memberships.failed, 0);
+    assert_eq!(world.zendesk.memberships_listed_for(), vec![2]);
+}
+
+#[tokio::test]
+async fn a_refused_membership_that_does_not_exist_stays_an_error() {
+    let zendesk = linked_accounts()
+        .user(2, "bob@example.com", Some(60))
+        .refuse("membership 2 50");
+    let world = World::new(
+        Salesforce::new().answer("FROM Account", accounts()).answer(
+            "FROM Contact",
+            vec![contact(2, "bob@example.com", Some(1), 2)],
+        ),
+        zendesk,
+        with_memberships(),
+    );
+    let mut state = state();
+
+    let outcome = world.run(&mut state).await;
+
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    assert_eq!(outcome.report.memberships.failed, 1);
+    assert_eq!(
+        outcome.report.errors.len(),
+        1,
+        "{:?}",
+        outcome.report.errors
+    );
+}
