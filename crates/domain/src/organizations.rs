@@ -123,13 +123,16 @@ impl OrganizationIndex {
 
 /// Plans the accounts of one batch. Accounts are considered in Id order, so when two accounts
 /// want the same new organization name the lower Id gets it and the other is skipped.
+///
+/// The accounts are taken by value: a create carries its account's fields rather than a
+/// copy, so planning a large org does not hold every account's fields twice.
 pub fn plan_organizations(
-    accounts: &[Account],
+    mut accounts: Vec<Account>,
     index: &OrganizationIndex,
 ) -> Vec<OrganizationDecision> {
-    let mut ordered: Vec<&Account> = accounts.iter().collect();
-    ordered.sort_by(|a, b| a.id.cmp(&b.id));
-    ordered.dedup_by(|a, b| a.id == b.id);
+    accounts.sort_by(|a, b| a.id.cmp(&b.id));
+    accounts.dedup_by(|a, b| a.id == b.id);
+    let ordered = accounts;
     // Names claimed in this batch by an account that will hold them.
     let mut claimed: BTreeMap<String, SalesforceId> = BTreeMap::new();
     let mut decisions = Vec::with_capacity(ordered.len());
@@ -186,10 +189,11 @@ pub fn plan_organizations(
                 }),
             },
             None => {
-                let mut fields = account.fields.clone();
-                fields.insert("name".to_owned(), Value::String(name.to_owned()));
+                let name = name.to_owned();
+                let mut fields = account.fields;
+                fields.insert("name".to_owned(), Value::String(name));
                 OrganizationDecision::Act(OrganizationAction::Create {
-                    account: account.id.clone(),
+                    account: account.id,
                     fields,
                 })
             }

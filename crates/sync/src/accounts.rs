@@ -113,6 +113,30 @@ struct OrgWrite {
     account: SalesforceId,
     /// The organization the write updates or links; `None` for a create.
     organization: Option<OrganizationId>,
+    /// What a create sent, to link the organization found instead when Zendesk says the
+    /// name is taken.
+    created_with: Option<CreatedWith>,
+}
+
+/// A create's fields, kept as JSON text while its job runs: a few dozen bytes instead of a
+/// map per account, since every create of a large first run is in flight at some point.
+#[derive(Debug, Clone)]
+struct CreatedWith(Box<str>);
+
+impl From<&domain::FieldValues> for CreatedWith {
+    fn from(fields: &domain::FieldValues) -> Self {
+        Self(
+            serde_json::to_string(fields)
+                .unwrap_or_default()
+                .into_boxed_str(),
+        )
+    }
+}
+
+impl CreatedWith {
+    fn fields(&self) -> domain::FieldValues {
+        serde_json::from_str(&self.0).unwrap_or_default()
+    }
 }
 
 impl Run<'_, '_> {
@@ -126,9 +150,27 @@ impl Run<'_, '_> {
             .phase("organizations", Some(accounts.len() as u64));
 
         let index = self.organization_index(&accounts).await?;
+        let total = accounts.len() as u64;
+        // Writes are submitted as they are planned, a thousand at a time, rather than
+        // gathered first: at scale the planned organizations would be held twice.
+        const SUBMIT_EVERY: usize = 1000;
+        let progress = self.engine.progress.clone();
+        self.writer.begin_item_progress();
+        let mut batch = Batch::default();
+        let mut writes = 0u64;
         let mut creates: Vec<(OrgWrite, NewOrganization)> = Vec::new();
         let mut updates: Vec<(OrgWrite, OrganizationUpdate)> = Vec::new();
-        for decision in plan_organizations(&accounts, &index) {
+        for decision in plan_organizations(accounts, &index) {
+            if creates.len() >= SUBMIT_EVERY {
+                self.writer
+                    .create_organizations(&mut batch, std::mem::take(&mut creates))
+                    .await?;
+            }
+            if updates.len() >= SUBMIT_EVERY {
+                self.writer
+                    .update_organizations(&mut batch, std::mem::take(&mut updates))
+                    .await?;
+            }
             match decision {
                 OrganizationDecision::Unchanged {
                     account,
@@ -155,8 +197,10 @@ impl Run<'_, '_> {
                             let key = OrgWrite {
                                 account,
                                 organization: None,
+                                created_with: Some(CreatedWith::from(&fields)),
                             };
                             creates.push((key, new));
+                            writes += 1;
                             continue;
                         }
                         OrganizationAction::Update {
@@ -179,25 +223,24 @@ impl Run<'_, '_> {
                         }
                     };
                     match update {
-                        Ok(update) => updates.push((
-                            OrgWrite {
-                                account,
-                                organization: Some(organization),
-                            },
-                            update,
-                        )),
+                        Ok(update) => {
+                            writes += 1;
+                            updates.push((
+                                OrgWrite {
+                                    account,
+                                    organization: Some(organization),
+                                    created_with: None,
+                                },
+                                update,
+                            ));
+                        }
                         Err(message) => self.fail_account(&account, &message),
                     }
                 }
             }
         }
-
         // Accounts without a write are done; the others as their jobs finish.
-        let writes = (creates.len() + updates.len()) as u64;
-        let progress = self.engine.progress.clone();
-        progress.advance((accounts.len() as u64).saturating_sub(writes));
-        self.writer.begin_item_progress();
-        let mut batch = Batch::default();
+        progress.advance(total.saturating_sub(writes));
         self.writer
             .create_organizations(&mut batch, creates)
             .await?;
@@ -219,7 +262,12 @@ impl Run<'_, '_> {
             .map(|(w, _)| w.account.clone())
             .collect();
         if !taken.is_empty() {
-            let resolved = self.resolve_taken_names(&accounts, &taken).await?;
+            let wanted: HashMap<SalesforceId, CreatedWith> = outcomes
+                .iter()
+                .filter(|(w, _)| taken.contains(&w.account))
+                .filter_map(|(w, _)| Some((w.account.clone(), w.created_with.clone()?)))
+                .collect();
+            let resolved = self.resolve_taken_names(&wanted, &taken).await?;
             for (write, outcome) in &mut outcomes {
                 if let Some(found) = resolved.get(&write.account) {
                     *outcome = found.clone();
@@ -236,10 +284,13 @@ impl Run<'_, '_> {
                         self.report.organizations.created += 1;
                     }
                     if let Some(id) = id.map(OrganizationId).or(write.organization) {
-                        if write.organization.is_none() {
+                        // Only plan lines name organizations by their account, and only
+                        // incremental runs read the contacts of newly linked accounts
+                        // again: neither list is kept otherwise, as both grow with the org.
+                        if write.organization.is_none() && self.wants_plan_lines() {
                             self.links.created.insert(id, account.clone());
                         }
-                        if self.links.get(&account).is_none() {
+                        if self.links.get(&account).is_none() && !self.full() {
                             self.links.newly_linked.push(account.clone());
                         }
                         self.links.insert(account.clone(), id);
@@ -324,7 +375,7 @@ impl Run<'_, '_> {
     /// submission of the same job); one with the name and no external id is linked.
     async fn resolve_taken_names(
         &mut self,
-        accounts: &[domain::Account],
+        wanted: &HashMap<SalesforceId, CreatedWith>,
         taken: &[SalesforceId],
     ) -> Result<HashMap<SalesforceId, Outcome>, SyncError> {
         let zd = self.engine.zendesk;
@@ -342,10 +393,11 @@ impl Run<'_, '_> {
         }
         let mut links = Vec::new();
         for account in taken.iter().filter(|a| !resolved.contains_key(*a)) {
-            let Some(wanted) = accounts.iter().find(|a| &a.id == account) else {
+            let Some(wanted) = wanted.get(account) else {
                 continue;
             };
-            let Some(name) = wanted.organization_name() else {
+            let fields = wanted.fields();
+            let Some(name) = fields.get("name").and_then(|n| n.as_str()) else {
                 continue;
             };
             let unlinked = zd
@@ -355,19 +407,18 @@ impl Run<'_, '_> {
                 .find(|o| {
                     o.external_id.is_none() && o.name.trim().eq_ignore_ascii_case(name.trim())
                 });
-            if let Some(org) = unlinked {
-                let fields = wanted.fields.clone();
-                if let Ok(update) =
+            if let Some(org) = unlinked
+                && let Ok(update) =
                     mapping::organization_update(OrganizationId(org.id), &fields, Some(account))
-                {
-                    links.push((
-                        OrgWrite {
-                            account: account.clone(),
-                            organization: Some(OrganizationId(org.id)),
-                        },
-                        update,
-                    ));
-                }
+            {
+                links.push((
+                    OrgWrite {
+                        account: account.clone(),
+                        organization: Some(OrganizationId(org.id)),
+                        created_with: None,
+                    },
+                    update,
+                ));
             }
         }
         if !links.is_empty() {

@@ -324,7 +324,7 @@ fn e9_an_unlinked_organization_with_the_same_name_is_linked_not_duplicated() {
         external_id: None,
         fields: [("name".to_owned(), json!(" acme corp"))].into(),
     }]);
-    let decisions = plan_organizations(&[account], &index);
+    let decisions = plan_organizations(vec![account], &index);
     assert_eq!(
         decisions,
         vec![OrganizationDecision::Act(OrganizationAction::Link {
@@ -359,7 +359,7 @@ fn e9_an_unlinked_organization_with_the_same_name_is_linked_not_duplicated() {
         .into(),
     };
     assert!(matches!(
-        plan_organizations(&[account], &linked)[..],
+        plan_organizations(vec![account], &linked)[..],
         [OrganizationDecision::Unchanged { .. }]
     ));
 }
@@ -403,7 +403,7 @@ fn organizations_are_created_updated_or_left_alone() {
         org(3, "Same", Some(account_id(3))),
         org(9, "Taken", Some(account_id(99))),
     ]);
-    let decisions = plan_organizations(&accounts, &index);
+    let decisions = plan_organizations(accounts.to_vec(), &index);
     assert!(matches!(
         &decisions[0],
         OrganizationDecision::Act(OrganizationAction::Create { .. })
