@@ -81,7 +81,8 @@ pub use model::{
     Account, FieldValues, Organization, Person, PersonKind, Relation, User, changed_fields,
 };
 pub use organizations::{
-    OrganizationAction, OrganizationDecision, OrganizationIndex, plan_organizations,
+    OrganizationAction, OrganizationDecision, OrganizationIndex, OrganizationPlanner,
+    plan_organizations,
 };
 pub use plan::{
     Action, Candidate, FieldsOutcome, GroupContext, GroupPlan, Links, MembershipOutcome, Note,

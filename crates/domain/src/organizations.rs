@@ -1,7 +1,7 @@
 //! Accounts-to-Organizations decisions (docs/behavior.md rule 5 and E9): create, update, or link
 //! an unlinked organization that already has the account's name.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -127,14 +127,40 @@ impl OrganizationIndex {
 /// The accounts are taken by value: a create carries its account's fields rather than a
 /// copy, so planning a large org does not hold every account's fields twice.
 pub fn plan_organizations(
-    mut accounts: Vec<Account>,
+    accounts: Vec<Account>,
     index: &OrganizationIndex,
 ) -> Vec<OrganizationDecision> {
-    accounts.sort_by(|a, b| a.id.cmp(&b.id));
-    accounts.dedup_by(|a, b| a.id == b.id);
-    let ordered = accounts;
-    // Names claimed in this batch by an account that will hold them.
-    let mut claimed: BTreeMap<String, SalesforceId> = BTreeMap::new();
+    OrganizationPlanner::default().plan(accounts, index)
+}
+
+/// Plans accounts page by page with the same answer as [`plan_organizations`] over all of
+/// them, as long as the pages come in Id order (each page's Ids above the previous page's):
+/// it remembers the names earlier pages claimed, so a large org is planned without holding
+/// every account at once.
+#[derive(Debug, Default)]
+pub struct OrganizationPlanner {
+    /// Names claimed so far by an account that will hold them.
+    claimed: HashSet<String>,
+}
+
+impl OrganizationPlanner {
+    /// Plans one page of accounts.
+    pub fn plan(
+        &mut self,
+        mut accounts: Vec<Account>,
+        index: &OrganizationIndex,
+    ) -> Vec<OrganizationDecision> {
+        accounts.sort_by(|a, b| a.id.cmp(&b.id));
+        accounts.dedup_by(|a, b| a.id == b.id);
+        plan_ordered(accounts, index, &mut self.claimed)
+    }
+}
+
+fn plan_ordered(
+    ordered: Vec<Account>,
+    index: &OrganizationIndex,
+    claimed: &mut HashSet<String>,
+) -> Vec<OrganizationDecision> {
     let mut decisions = Vec::with_capacity(ordered.len());
     for account in ordered {
         let skip = |reason| {
@@ -146,7 +172,7 @@ pub fn plan_organizations(
         if let Some(existing) = index.linked(&account.id) {
             let fields = changed_fields(&account.fields, &existing.fields);
             if let Some(name) = account.organization_name() {
-                claimed.insert(name_key(name), account.id.clone());
+                claimed.insert(name_key(name));
             }
             decisions.push(if fields.is_empty() {
                 OrganizationDecision::Unchanged {
@@ -166,11 +192,11 @@ pub fn plan_organizations(
             decisions.push(skip(SkipReason::AccountWithoutName));
             continue;
         };
-        if claimed.contains_key(&name_key(name)) {
+        if claimed.contains(&name_key(name)) {
             decisions.push(skip(SkipReason::DuplicateAccountName(name.to_owned())));
             continue;
         }
-        claimed.insert(name_key(name), account.id.clone());
+        claimed.insert(name_key(name));
         decisions.push(match index.named(name) {
             Some(existing) => match &existing.external_id {
                 None => {

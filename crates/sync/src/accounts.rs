@@ -5,8 +5,8 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use domain::{
-    OrganizationAction, OrganizationDecision, OrganizationId, OrganizationIndex, SalesforceId,
-    plan_organizations,
+    OrganizationAction, OrganizationDecision, OrganizationId, OrganizationIndex,
+    OrganizationPlanner, SalesforceId,
 };
 use futures::TryStreamExt;
 use salesforce_client::{queries, query_stream_many, reads};
@@ -15,6 +15,7 @@ use zendesk_client::{NewOrganization, OrganizationUpdate, ZendeskError, ZendeskR
 use crate::describe::describe_org_action;
 use crate::mapping;
 use crate::run::{Run, SyncError, max_stamp};
+use crate::staging::Staging;
 use crate::state::{NewFailure, RecordKind, StateStore, Watermark};
 use crate::writing::{Batch, Outcome};
 
@@ -144,15 +145,17 @@ impl Run<'_, '_> {
     /// organizations in bulk; the account watermark moves once every write is confirmed.
     pub(crate) async fn accounts_phase(&mut self, state: &mut StateStore) -> Result<(), SyncError> {
         let since = self.read_since(state, Watermark::Accounts)?;
-        let (accounts, stamp) = self.read_accounts(state, since).await?;
-        self.engine
-            .progress
-            .phase("organizations", Some(accounts.len() as u64));
+        // The accounts are staged on disk and planned a page at a time in Id order, so a
+        // large org's accounts are never all in memory.
+        let mut staging = Staging::new()?;
+        let stamp = self.stage_accounts(state, since, &mut staging).await?;
+        let total = staging.account_count()?;
+        self.engine.progress.phase("organizations", Some(total));
 
-        let index = self.organization_index(&accounts).await?;
-        let total = accounts.len() as u64;
-        // Writes are submitted as they are planned, a thousand at a time, rather than
-        // gathered first: at scale the planned organizations would be held twice.
+        let mut index = OrganizationIndex::default();
+        let indexed_all = self.full() && self.index_all_organizations(&mut index).await?;
+        // Accounts are planned a thousand at a time and their writes submitted as they are
+        // planned, so neither the accounts nor the planned organizations are all in memory.
         const SUBMIT_EVERY: usize = 1000;
         let progress = self.engine.progress.clone();
         self.writer.begin_item_progress();
@@ -160,7 +163,22 @@ impl Run<'_, '_> {
         let mut writes = 0u64;
         let mut creates: Vec<(OrgWrite, NewOrganization)> = Vec::new();
         let mut updates: Vec<(OrgWrite, OrganizationUpdate)> = Vec::new();
-        for decision in plan_organizations(accounts, &index) {
+        let mut planner = OrganizationPlanner::default();
+        let mut after: Option<String> = None;
+        let mut decisions = Vec::new().into_iter();
+        loop {
+            let Some(decision) = decisions.next() else {
+                let Some((page, last)) = staging.next_accounts(after.as_deref(), SUBMIT_EVERY)?
+                else {
+                    break;
+                };
+                after = Some(last);
+                if !indexed_all {
+                    self.look_up_organizations(&page, &mut index).await?;
+                }
+                decisions = planner.plan(page, &index).into_iter();
+                continue;
+            };
             if creates.len() >= SUBMIT_EVERY {
                 self.writer
                     .create_organizations(&mut batch, std::mem::take(&mut creates))
@@ -322,21 +340,22 @@ impl Run<'_, '_> {
         Ok(())
     }
 
-    /// The accounts changed since `since` (all of them without it), plus the accounts that
-    /// failed last time, with the newest `SystemModstamp` read.
-    async fn read_accounts(
+    /// Stages the accounts changed since `since` (all of them without it), plus the
+    /// accounts that failed last time, and returns the newest `SystemModstamp` read.
+    async fn stage_accounts(
         &mut self,
         state: &StateStore,
         since: Option<chrono::DateTime<chrono::Utc>>,
-    ) -> Result<(Vec<domain::Account>, Option<chrono::DateTime<chrono::Utc>>), SyncError> {
+        staging: &mut Staging,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, SyncError> {
         let sf = self.engine.salesforce;
         let mapping = self.options().mapping.clone();
         let fields = mapping.account_fields();
         let filter = self.options().accounts_filter.clone();
-        let mut accounts = Vec::new();
         let mut stamp = None;
         let mut pages = Box::pin(reads::accounts(sf, &fields, filter.as_deref(), since));
         while let Some(page) = pages.try_next().await? {
+            let mut accounts = Vec::with_capacity(page.len());
             for account in page {
                 max_stamp(&mut stamp, account.system_modstamp);
                 match mapping::account_from(&account, &mapping) {
@@ -344,6 +363,7 @@ impl Run<'_, '_> {
                     Err(bad) => self.report.skip(bad.id, bad.reason),
                 }
             }
+            staging.add_accounts(&accounts)?;
         }
         drop(pages);
         // Accounts that failed last time are read again even if unchanged since.
@@ -358,16 +378,15 @@ impl Run<'_, '_> {
             let mut pages = Box::pin(query_stream_many::<salesforce_client::Account>(
                 sf, statements,
             ));
-            let known: HashSet<SalesforceId> = accounts.iter().map(|a| a.id.clone()).collect();
             while let Some(page) = pages.try_next().await? {
-                accounts.extend(
-                    page.iter()
-                        .filter_map(|a| mapping::account_from(a, &mapping).ok())
-                        .filter(|a| !known.contains(&a.id)),
-                );
+                let accounts: Vec<domain::Account> = page
+                    .iter()
+                    .filter_map(|a| mapping::account_from(a, &mapping).ok())
+                    .collect();
+                staging.add_accounts(&accounts)?;
             }
         }
-        Ok((accounts, stamp))
+        Ok(stamp)
     }
 
     /// Finds the organizations of accounts whose create was refused because the name is
@@ -450,49 +469,50 @@ impl Run<'_, '_> {
         self.report.error(account.to_string(), message);
     }
 
-    /// The organizations the accounts' decisions depend on: all of them through the export
-    /// on a full run (fewest calls for many accounts), else by external id and by name.
-    async fn organization_index(
+    /// Reads every organization through the export into `index` (a full run: the fewest
+    /// calls for many accounts). Returns `false` when the export is not available to these
+    /// credentials: the accounts' organizations are then looked up page by page.
+    async fn index_all_organizations(
         &mut self,
-        accounts: &[domain::Account],
-    ) -> Result<OrganizationIndex, SyncError> {
+        index: &mut OrganizationIndex,
+    ) -> Result<bool, SyncError> {
         let zd = self.engine.zendesk;
         let mapping = &self.engine.options.mapping;
-        let to_domain = |org: &zendesk_client::Organization| domain::Organization {
-            id: OrganizationId(org.id),
-            name: org.name.clone(),
-            external_id: org.external_id.clone(),
-            fields: mapping::organization_fields(org, mapping),
-        };
-        let mut index = OrganizationIndex::default();
-        if self.full() {
-            let mut orgs = Box::pin(stream::organizations_export_stream(zd, None));
-            let mut all = Vec::new();
-            let loaded = loop {
-                match orgs.try_next().await {
-                    Ok(Some(org)) => all.push(org),
-                    Ok(None) => break true,
-                    // An account without access to the export still syncs, by lookups.
-                    Err(ZendeskError::NotFound { .. } | ZendeskError::Forbidden { .. }) => {
-                        break false;
-                    }
-                    Err(err) => return Err(err.into()),
+        let mut orgs = Box::pin(stream::organizations_export_stream(zd, None));
+        let mut all = Vec::new();
+        loop {
+            match orgs.try_next().await {
+                Ok(Some(org)) => all.push(org),
+                Ok(None) => break,
+                // An account without access to the export still syncs, by lookups.
+                Err(ZendeskError::NotFound { .. } | ZendeskError::Forbidden { .. }) => {
+                    return Ok(false);
                 }
-            };
-            if loaded {
-                for org in &all {
-                    self.links.remember(org);
-                    index.insert(to_domain(org));
-                }
-                // Every organization is known now: an account missing from the links is unlinked.
-                self.links.all_known = true;
-                return Ok(index);
+                Err(err) => return Err(err.into()),
             }
         }
+        for org in &all {
+            self.links.remember(org);
+            index.insert(domain_organization(org, mapping));
+        }
+        // Every organization is known now: an account missing from the links is unlinked.
+        self.links.all_known = true;
+        Ok(true)
+    }
+
+    /// Adds to `index` the organizations a page of accounts' decisions depend on: by
+    /// external id (100 a call), and by name for the accounts not linked yet.
+    async fn look_up_organizations(
+        &mut self,
+        accounts: &[domain::Account],
+        index: &mut OrganizationIndex,
+    ) -> Result<(), SyncError> {
+        let zd = self.engine.zendesk;
+        let mapping = &self.engine.options.mapping;
         let ids: Vec<String> = accounts.iter().map(|a| a.id.to_string()).collect();
         for org in zd.show_many_organizations_by_external_ids(&ids).await? {
             self.links.remember(&org);
-            index.insert(to_domain(&org));
+            index.insert(domain_organization(&org, mapping));
         }
         for account in accounts {
             self.links.looked_up.insert(account.id.clone());
@@ -502,10 +522,22 @@ impl Run<'_, '_> {
             if let Some(name) = account.organization_name() {
                 for org in zd.search_organizations_by_name(name).await? {
                     self.links.remember(&org);
-                    index.insert(to_domain(&org));
+                    index.insert(domain_organization(&org, mapping));
                 }
             }
         }
-        Ok(index)
+        Ok(())
+    }
+}
+
+fn domain_organization(
+    org: &zendesk_client::Organization,
+    mapping: &crate::mapping::FieldMapping,
+) -> domain::Organization {
+    domain::Organization {
+        id: OrganizationId(org.id),
+        name: org.name.clone(),
+        external_id: org.external_id.clone(),
+        fields: mapping::organization_fields(org, mapping),
     }
 }

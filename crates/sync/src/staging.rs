@@ -3,7 +3,7 @@
 //! engine reads one chunk of email groups at a time, whatever the order Salesforce sent
 //! the records in.
 
-use domain::{Email, Person, PersonKind, Relation, SalesforceId};
+use domain::{Account, Email, Person, PersonKind, Relation, SalesforceId};
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// The staged records of one run; deleted when dropped.
@@ -56,7 +56,8 @@ impl Staging {
              CREATE TABLE people (id TEXT PRIMARY KEY, email_key TEXT, body TEXT NOT NULL);
              CREATE INDEX people_email ON people (email_key);
              CREATE TABLE relations (id TEXT PRIMARY KEY, contact_id TEXT NOT NULL, body TEXT NOT NULL);
-             CREATE INDEX relations_contact ON relations (contact_id);",
+             CREATE INDEX relations_contact ON relations (contact_id);
+             CREATE TABLE accounts (id TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;",
         )?;
         Ok(Self { conn })
     }
@@ -103,6 +104,66 @@ impl Staging {
         }
         tx.commit()?;
         Ok(())
+    }
+
+    /// Adds (or refreshes) accounts.
+    ///
+    /// # Errors
+    /// On a database failure.
+    pub fn add_accounts(&mut self, accounts: &[Account]) -> Result<(), StagingError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut insert =
+                tx.prepare_cached("INSERT OR REPLACE INTO accounts (id, body) VALUES (?1, ?2)")?;
+            for account in accounts {
+                insert.execute(params![account.id.as_str(), encode(account)?])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Number of staged accounts.
+    ///
+    /// # Errors
+    /// On a database failure.
+    pub fn account_count(&self) -> Result<u64, StagingError> {
+        Ok(self
+            .conn
+            .query_row("SELECT count(*) FROM accounts", [], |row| row.get(0))?)
+    }
+
+    /// The next page of accounts in Id order: up to `limit` after `after`, with the last
+    /// Id of the page, or `None` when done.
+    ///
+    /// # Errors
+    /// On a database failure.
+    pub fn next_accounts(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Option<(Vec<Account>, String)>, StagingError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id, body FROM accounts WHERE id > ?1 ORDER BY id LIMIT ?2")?;
+        let rows: Vec<(String, String)> = stmt
+            .query_map(
+                params![
+                    after.unwrap_or(""),
+                    i64::try_from(limit).unwrap_or(i64::MAX)
+                ],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )?
+            .collect::<Result<_, _>>()?;
+        let Some((last, _)) = rows.last() else {
+            return Ok(None);
+        };
+        let last = last.clone();
+        let accounts = rows
+            .iter()
+            .map(|(_, b)| decode(b))
+            .collect::<Result<_, _>>()?;
+        Ok(Some((accounts, last)))
     }
 
     /// Number of staged people.

@@ -149,3 +149,50 @@ proptest! {
         prop_assert_eq!(plan, shuffled);
     }
 }
+
+/// Accounts (an Id and a name number), existing organizations (an id, a name number, the
+/// account it is linked to) and a page size.
+type AccountsCase = (Vec<(u32, u8)>, Vec<(u64, u8, Option<u32>)>, usize);
+
+fn accounts_case() -> impl Strategy<Value = AccountsCase> {
+    (
+        // Accounts: an Id and one of a few names, so names collide.
+        prop::collection::vec((1u32..40, 0u8..6), 0..30),
+        // Existing organizations: an id, a name, maybe linked to an account.
+        prop::collection::vec((1u64..20, 0u8..6, prop::option::of(1u32..40)), 0..6),
+        1usize..8,
+    )
+}
+
+proptest! {
+    #[test]
+    fn planning_accounts_page_by_page_in_id_order_equals_planning_them_all(
+        (accounts, orgs, page) in accounts_case()
+    ) {
+        let name = |n: u8| format!("Name {n}");
+        let accounts: Vec<Account> = accounts
+            .iter()
+            .map(|(id, n)| Account {
+                id: support::account_id(*id),
+                fields: [("name".to_owned(), json!(name(*n)))].into(),
+            })
+            .collect();
+        let index = OrganizationIndex::new(orgs.iter().map(|(id, n, linked)| Organization {
+            id: OrganizationId(*id),
+            name: name(*n),
+            external_id: linked.map(|a| support::account_id(a).to_string().to_lowercase()),
+            fields: [("name".to_owned(), json!(name(*n)))].into(),
+        }));
+        let whole = plan_organizations(accounts.clone(), &index);
+        // Pages hold distinct accounts in Id order, as the sync reads them back from staging.
+        let mut sorted = accounts;
+        sorted.sort_by(|a, b| a.id.cmp(&b.id));
+        sorted.dedup_by(|a, b| a.id == b.id);
+        let mut planner = OrganizationPlanner::default();
+        let paged: Vec<OrganizationDecision> = sorted
+            .chunks(page)
+            .flat_map(|chunk| planner.plan(chunk.to_vec(), &index))
+            .collect();
+        prop_assert_eq!(format!("{whole:?}"), format!("{paged:?}"));
+    }
+}
