@@ -136,14 +136,9 @@ async fn plans_are_sorted_into_creates_updates_and_memberships() {
     assert_eq!(report.users.unchanged, 1);
 }
 
-#[tokio::test]
-async fn an_incremental_run_writes_a_membership_it_does_not_remember_instead_of_listing() {
-    // Bob's default is Beta; Acme, his account's organization, is already his too, but no
-    // earlier run saw it. Listing his memberships would cost a call per user: the run
-    // writes it and counts Zendesk's "already a member" as present.
-    let zendesk = linked_accounts()
-        .user(2, "bob@example.com", Some(60))
-        .membership(2, 50);
+/// Bob (contact 2, account Acme) changed since the last run, in Zendesk as `zendesk` says:
+/// an incremental run of the memberships profile.
+fn bob_changed_since_the_last_run(zendesk: Zendesk) -> (World, crate::StateStore) {
     let world = World::new(
         Salesforce::new().answer("FROM Account", accounts()).answer(
             "FROM Contact",
@@ -162,6 +157,18 @@ async fn an_incremental_run_writes_a_membership_it_does_not_remember_instead_of_
             tx.set_watermark(crate::state::Watermark::Accounts, crate::testkit::day(1))
         })
         .unwrap();
+    (world, state)
+}
+
+#[tokio::test]
+async fn an_incremental_run_writes_a_membership_it_does_not_remember_instead_of_listing() {
+    // Bob's default is Beta; Acme, his account's organization, is already his too, but no
+    // earlier run saw it. Listing his memberships would cost a call per user: the run
+    // writes it and counts Zendesk's "already a member" as present.
+    let zendesk = linked_accounts()
+        .user(2, "bob@example.com", Some(60))
+        .membership(2, 50);
+    let (world, mut state) = bob_changed_since_the_last_run(zendesk);
 
     let outcome = world.run(&mut state).await;
 
@@ -189,24 +196,7 @@ async fn a_refused_membership_that_exists_counts_present_after_one_listing() {
         .user(2, "bob@example.com", Some(60))
         .membership(2, 50)
         .refuse("membership 2 50");
-    let world = World::new(
-        Salesforce::new().answer("FROM Account", accounts()).answer(
-            "FROM Contact",
-            vec![contact(2, "bob@example.com", Some(1), 2)],
-        ),
-        zendesk,
-        with_memberships(),
-    );
-    let mut state = state();
-    state
-        .transaction(|tx| {
-            tx.set_watermark(
-                crate::state::Watermark::People(domain::PersonObject::Contact),
-                crate::testkit::day(1),
-            )?;
-            tx.set_watermark(crate::state::Watermark::Accounts, crate::testkit::day(1))
-        })
-        .unwrap();
+    let (world, mut state) = bob_changed_since_the_last_run(zendesk);
 
     let outcome = world.run(&mut state).await;
 
