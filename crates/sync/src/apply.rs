@@ -257,6 +257,9 @@ impl Run<'_, '_> {
         let mut remembered = HashMap::new();
         for plan in taken {
             if users.contains_key(&plan.email) {
+                // Memberships deferred for the user this plan meant to create are planned
+                // again against the user found.
+                pass.not_created.insert(plan.email.clone());
                 if let Some(group) = groups.iter().find(|g| g.email == plan.email) {
                     retry_groups.push(group.clone());
                     remembered.insert(plan.email.clone(), plan.syncing.id.clone());

@@ -19,8 +19,8 @@ use crate::run::{Run, SyncError};
 use crate::state::{NewFailure, RecordKind, Refusal, StateStore};
 
 /// A membership whose write waits: for a user created later in the chunk, or for the end
-/// of the first complete primary pass (secondary relationships).
-#[derive(Debug, Clone)]
+/// of the first complete primary pass (secondary relationships; those wait in staging).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct PendingMembership {
     pub(crate) user: UserRef,
     pub(crate) organization: OrganizationId,
@@ -486,7 +486,11 @@ impl Run<'_, '_> {
                             continue;
                         }
                         if *rule == Rule::SecondaryRelationship && pass.defer_secondary {
-                            if let UserRef::New(email) = &pending.user {
+                            // A dry run creates no user to read back from the state file:
+                            // the stand-in ids it hands out are kept for these memberships.
+                            if let UserRef::New(email) = &pending.user
+                                && !self.commits()
+                            {
                                 pass.awaited_users.insert(email.clone());
                             }
                             pass.deferred.push(pending);

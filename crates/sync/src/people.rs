@@ -25,8 +25,11 @@ pub(crate) struct PeoplePass<'s> {
     pub(crate) memberships: Memberships,
     /// Secondary relationships wait for the end of the first complete primary pass.
     pub(crate) defer_secondary: bool,
-    /// The memberships waiting for it.
+    /// The memberships waiting for it, until they are moved to staging after each chunk.
     pub(crate) deferred: Vec<PendingMembership>,
+    /// Emails whose create was refused because a user has them: memberships deferred for
+    /// the user to be created are dropped, those planned again against the found user kept.
+    pub(crate) not_created: HashSet<Email>,
     /// Users created in this run that deferred memberships wait for, by email.
     pub(crate) created_users: HashMap<Email, UserId>,
     /// The emails of users to be created that deferred memberships wait for.
@@ -69,6 +72,7 @@ impl Run<'_, '_> {
             memberships,
             defer_secondary: secondary && !state.primary_pass_complete(object)?,
             deferred: Vec::new(),
+            not_created: HashSet::new(),
             created_users: HashMap::new(),
             awaited_users: HashSet::new(),
         };
@@ -79,6 +83,7 @@ impl Run<'_, '_> {
         self.engine.progress.phase("users", Some(email_count));
         let mut after: Option<String> = None;
         let mut in_flight: Option<(SubmittedChunk, u64)> = None;
+        let mut deferred = 0u64;
         loop {
             let next = if self.engine.cancelled() {
                 None
@@ -105,6 +110,11 @@ impl Run<'_, '_> {
                 self.apply_chunk(state, &mut pass, previous).await?;
                 self.engine.progress.advance(groups);
             }
+            // Deferred memberships wait on disk: on a large first run they are many.
+            if !pass.deferred.is_empty() {
+                staging.defer(&std::mem::take(&mut pass.deferred))?;
+                deferred += 1;
+            }
             if done {
                 break;
             }
@@ -118,42 +128,8 @@ impl Run<'_, '_> {
         self.list_remembered_refusals(state)?;
 
         // 4. The secondary pass of the first run, after the complete primary pass.
-        let deferred = std::mem::take(&mut pass.deferred);
-        if !deferred.is_empty() {
-            let count = deferred.len() as u64;
-            self.engine.progress.phase("memberships", Some(count));
-            tracing::info!(
-                memberships = deferred.len(),
-                "primary pass complete; syncing secondary relationships"
-            );
-            if self.commits() {
-                state.transaction(|tx| tx.set_primary_pass_complete(object))?;
-            }
-            let resolved = deferred
-                .into_iter()
-                .filter_map(|mut m| {
-                    if let UserRef::New(email) = &m.user {
-                        m.user = UserRef::Existing(*pass.created_users.get(email)?);
-                    }
-                    Some(m)
-                })
-                .collect();
-            let mut refusals = Vec::new();
-            self.writer.begin_item_progress();
-            let failures = self.write_memberships(resolved, &mut refusals).await?;
-            let advanced = self.writer.end_item_progress();
-            self.engine.progress.advance(count.saturating_sub(advanced));
-            let confirmed = std::mem::take(&mut self.confirmed_memberships);
-            if self.commits() {
-                state.transaction(|tx| {
-                    tx.record_failures(&failures)?;
-                    for (record, subject, sent, message) in &refusals {
-                        tx.record_refusal(record, subject, sent, message)?;
-                    }
-                    tx.remember_memberships(&confirmed)?;
-                    Ok(())
-                })?;
-            }
+        if deferred > 0 {
+            self.secondary_pass(state, &staging, &pass, object).await?;
         }
         if secondary
             && stamps.relations.is_none()
@@ -182,6 +158,76 @@ impl Run<'_, '_> {
                 }
                 Ok(())
             })?;
+        }
+        Ok(())
+    }
+
+    /// Writes the secondary memberships deferred to the end of the first complete primary
+    /// pass, read back from staging a page at a time. A membership of a user created in
+    /// this run takes the id the state file remembers for its email (a dry run: the
+    /// stand-in id it handed out).
+    async fn secondary_pass(
+        &mut self,
+        state: &mut StateStore,
+        staging: &Staging,
+        pass: &PeoplePass<'_>,
+        object: domain::PersonObject,
+    ) -> Result<(), SyncError> {
+        // Large pages keep the job window full; the window drains only at a page's end.
+        const PAGE: usize = 25_000;
+        let total = staging.deferred_count()?;
+        self.engine.progress.phase("memberships", Some(total));
+        tracing::info!(
+            memberships = total,
+            "primary pass complete; syncing secondary relationships"
+        );
+        if self.commits() {
+            state.transaction(|tx| tx.set_primary_pass_complete(object))?;
+        }
+        let mut after = 0;
+        while let Some((page, last)) = staging.next_deferred::<PendingMembership>(after, PAGE)? {
+            after = last;
+            let count = page.len() as u64;
+            let emails: Vec<Email> = page
+                .iter()
+                .filter_map(|m| match &m.user {
+                    UserRef::New(email) if !pass.not_created.contains(email) => Some(email.clone()),
+                    _ => None,
+                })
+                .collect();
+            let created = if self.commits() {
+                state.zendesk_users(&emails)?
+            } else {
+                pass.created_users.clone()
+            };
+            let resolved: Vec<PendingMembership> = page
+                .into_iter()
+                .filter_map(|mut m| {
+                    if let UserRef::New(email) = &m.user {
+                        if pass.not_created.contains(email) {
+                            return None;
+                        }
+                        m.user = UserRef::Existing(*created.get(email)?);
+                    }
+                    Some(m)
+                })
+                .collect();
+            let mut refusals = Vec::new();
+            self.writer.begin_item_progress();
+            let failures = self.write_memberships(resolved, &mut refusals).await?;
+            let advanced = self.writer.end_item_progress();
+            self.engine.progress.advance(count.saturating_sub(advanced));
+            let confirmed = std::mem::take(&mut self.confirmed_memberships);
+            if self.commits() {
+                state.transaction(|tx| {
+                    tx.record_failures(&failures)?;
+                    for (record, subject, sent, message) in &refusals {
+                        tx.record_refusal(record, subject, sent, message)?;
+                    }
+                    tx.remember_memberships(&confirmed)?;
+                    Ok(())
+                })?;
+            }
         }
         Ok(())
     }

@@ -57,7 +57,8 @@ impl Staging {
              CREATE INDEX people_email ON people (email_key);
              CREATE TABLE relations (id TEXT PRIMARY KEY, contact_id TEXT NOT NULL, body TEXT NOT NULL);
              CREATE INDEX relations_contact ON relations (contact_id);
-             CREATE TABLE accounts (id TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;",
+             CREATE TABLE accounts (id TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;
+             CREATE TABLE deferred (seq INTEGER PRIMARY KEY, body TEXT NOT NULL);",
         )?;
         Ok(Self { conn })
     }
@@ -164,6 +165,62 @@ impl Staging {
             .map(|(_, b)| decode(b))
             .collect::<Result<_, _>>()?;
         Ok(Some((accounts, last)))
+    }
+
+    /// Keeps items for later in the run, in the order given.
+    ///
+    /// # Errors
+    /// On a database failure.
+    pub fn defer<T: serde::Serialize>(&mut self, items: &[T]) -> Result<(), StagingError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut insert = tx.prepare_cached("INSERT INTO deferred (body) VALUES (?1)")?;
+            for item in items {
+                insert.execute([encode(item)?])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Number of deferred items.
+    ///
+    /// # Errors
+    /// On a database failure.
+    pub fn deferred_count(&self) -> Result<u64, StagingError> {
+        Ok(self
+            .conn
+            .query_row("SELECT count(*) FROM deferred", [], |row| row.get(0))?)
+    }
+
+    /// The next page of deferred items: up to `limit` after position `after` (0 first), with
+    /// the position of the page's last item, or `None` when done.
+    ///
+    /// # Errors
+    /// On a database failure, or an item that does not decode as `T`.
+    pub fn next_deferred<T: serde::de::DeserializeOwned>(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Option<(Vec<T>, i64)>, StagingError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT seq, body FROM deferred WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        )?;
+        let rows: Vec<(i64, String)> = stmt
+            .query_map(
+                params![after, i64::try_from(limit).unwrap_or(i64::MAX)],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )?
+            .collect::<Result<_, _>>()?;
+        let Some((last, _)) = rows.last() else {
+            return Ok(None);
+        };
+        let last = *last;
+        let items = rows
+            .iter()
+            .map(|(_, b)| decode(b))
+            .collect::<Result<_, _>>()?;
+        Ok(Some((items, last)))
     }
 
     /// Number of staged people.
@@ -343,5 +400,40 @@ mod tests {
         staging.add_people(&[person(1, Some("b@x.io"))]).unwrap();
         assert_eq!(staging.people_count().unwrap(), 1);
         assert_eq!(staging.emails().unwrap(), vec!["b@x.io".to_owned()]);
+    }
+
+    #[test]
+    fn accounts_come_back_once_each_in_id_order_a_page_at_a_time() {
+        let account = |n: u32, name: &str| Account {
+            id: SalesforceId::parse(&format!("001000000000{n:03}")).unwrap(),
+            fields: [("name".to_owned(), serde_json::json!(name))].into(),
+        };
+        let mut staging = Staging::new().unwrap();
+        staging
+            .add_accounts(&[account(3, "C"), account(1, "A")])
+            .unwrap();
+        // Read again (a retried account): replaced, not doubled.
+        staging
+            .add_accounts(&[account(2, "B"), account(1, "A2")])
+            .unwrap();
+        assert_eq!(staging.account_count().unwrap(), 3);
+        let (first, last) = staging.next_accounts(None, 2).unwrap().unwrap();
+        assert_eq!(first, vec![account(1, "A2"), account(2, "B")]);
+        let (rest, last) = staging.next_accounts(Some(&last), 2).unwrap().unwrap();
+        assert_eq!(rest, vec![account(3, "C")]);
+        assert!(staging.next_accounts(Some(&last), 2).unwrap().is_none());
+    }
+
+    #[test]
+    fn deferred_items_come_back_in_the_order_they_were_deferred() {
+        let mut staging = Staging::new().unwrap();
+        staging.defer(&["b", "a"]).unwrap();
+        staging.defer(&["c"]).unwrap();
+        assert_eq!(staging.deferred_count().unwrap(), 3);
+        let (first, last) = staging.next_deferred::<String>(0, 2).unwrap().unwrap();
+        assert_eq!(first, ["b", "a"]);
+        let (rest, last) = staging.next_deferred::<String>(last, 2).unwrap().unwrap();
+        assert_eq!(rest, ["c"]);
+        assert!(staging.next_deferred::<String>(last, 2).unwrap().is_none());
     }
 }
