@@ -173,8 +173,9 @@ impl Run<'_, '_> {
                 .await?;
             plans.extend(resolved_plans);
         }
-        // Only the users that deferred secondary memberships wait for are kept for the rest
-        // of the run: the others would make memory grow with every user created.
+        // A dry run keeps the stand-in ids of the users its deferred secondary memberships
+        // wait for (a run that writes reads them back from the state file); no other
+        // created user is kept, or memory would grow with every user created.
         for (email, user) in &written.created {
             if pass.awaited_users.contains(email) {
                 pass.created_users.insert(email.clone(), *user);

@@ -83,7 +83,6 @@ impl Run<'_, '_> {
         self.engine.progress.phase("users", Some(email_count));
         let mut after: Option<String> = None;
         let mut in_flight: Option<(SubmittedChunk, u64)> = None;
-        let mut deferred = 0u64;
         loop {
             let next = if self.engine.cancelled() {
                 None
@@ -113,7 +112,6 @@ impl Run<'_, '_> {
             // Deferred memberships wait on disk: on a large first run they are many.
             if !pass.deferred.is_empty() {
                 staging.defer(&std::mem::take(&mut pass.deferred))?;
-                deferred += 1;
             }
             if done {
                 break;
@@ -128,8 +126,10 @@ impl Run<'_, '_> {
         self.list_remembered_refusals(state)?;
 
         // 4. The secondary pass of the first run, after the complete primary pass.
+        let deferred = staging.deferred_count()?;
         if deferred > 0 {
-            self.secondary_pass(state, &staging, &pass, object).await?;
+            self.secondary_pass(state, &staging, &pass, object, deferred)
+                .await?;
         }
         if secondary
             && stamps.relations.is_none()
@@ -172,10 +172,10 @@ impl Run<'_, '_> {
         staging: &Staging,
         pass: &PeoplePass<'_>,
         object: domain::PersonObject,
+        total: u64,
     ) -> Result<(), SyncError> {
         // Large pages keep the job window full; the window drains only at a page's end.
         const PAGE: usize = 25_000;
-        let total = staging.deferred_count()?;
         self.engine.progress.phase("memberships", Some(total));
         tracing::info!(
             memberships = total,
@@ -195,10 +195,12 @@ impl Run<'_, '_> {
                     _ => None,
                 })
                 .collect();
+            let from_state;
             let created = if self.commits() {
-                state.zendesk_users(&emails)?
+                from_state = state.zendesk_users(&emails)?;
+                &from_state
             } else {
-                pass.created_users.clone()
+                &pass.created_users
             };
             let resolved: Vec<PendingMembership> = page
                 .into_iter()
@@ -269,14 +271,13 @@ impl Run<'_, '_> {
             };
         if export {
             let read_at = Utc::now();
-            match Directory::load(zd, &self.options().mapping).await {
-                Ok(Directory::Indexed(index)) => {
+            match UserIndex::load(zd, &self.options().mapping).await {
+                Ok(index) => {
                     if self.commits() {
                         remember_directory(state, &index, read_at)?;
                     }
                     return Ok((Directory::Indexed(index), Memberships::Account(None)));
                 }
-                Ok(directory) => return Ok((directory, Memberships::Account(None))),
                 // Without access to the export the run still works, one search per email.
                 Err(DirectoryError::Zendesk(
                     ZendeskError::NotFound { .. } | ZendeskError::Forbidden { .. },
